@@ -1,0 +1,139 @@
+"""Build an index directory from a glossary, re-embedding only what changed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from indexer.encoder import Encoder, Vectors
+from indexer.errors import IndexError_
+from indexer.lexical import build_lexical
+from indexer.schema import Entry
+from indexer.storage import Manifest, Row, StoredIndex, read_index, write_index
+from indexer.texts import EMBEDDED_FIELDS, embedding_texts
+
+ProgressStart = Callable[[int], Callable[[int], None]]
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What one `index` run did."""
+
+    path: Path
+    entries: int
+    vectors: int
+    embedded: int
+    reused: int
+    seconds: float
+    up_to_date: bool
+
+
+def entry_fingerprint(entry: Entry, model: str) -> str:
+    """Changes exactly when the texts embedded for this entry (or the model) change."""
+    payload = json.dumps([model, embedding_texts(entry)], ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def corpus_fingerprint(entries: list[Entry]) -> str:
+    """Changes when any field of any entry changes."""
+    payload = json.dumps([e.model_dump(mode="json") for e in entries], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _previous(out: Path, model: str) -> StoredIndex | None:
+    """The index already at `out`, when it is readable and made with the same model."""
+    try:
+        return read_index(out, expected_model=model)
+    except IndexError_:
+        return None
+
+
+def build_index(
+    entries: list[Entry],
+    out: Path,
+    model: str,
+    encoder: Callable[[], Encoder],
+    source: str = "",
+    progress: ProgressStart | None = None,
+    before_commit: Callable[[Path], None] | None = None,
+) -> BuildReport:
+    """Write the index of `entries` to `out`; the encoder is loaded only if something must be embedded."""
+    started = time.perf_counter()
+    previous = _previous(out, model)
+    fingerprint = corpus_fingerprint(entries)
+    if previous is not None and previous.manifest.corpus_fingerprint == fingerprint:
+        count = previous.manifest.vectors
+        return BuildReport(out, len(entries), count, 0, count, time.perf_counter() - started, True)
+
+    rows: list[Row] = []
+    texts: list[str] = []
+    reuse: dict[int, int] = {}  # new row -> previous row
+    old_rows = _reusable_rows(previous, entries, model)
+    for entry in entries:
+        for field, text in embedding_texts(entry):
+            old = old_rows.get((entry.id, field))
+            if old is None:
+                texts.append(text)
+            else:
+                reuse[len(rows)] = old
+            rows.append(Row(entry.id, field))
+
+    fresh = _embed(texts, encoder, progress)
+    vectors = _assemble(len(rows), fresh, reuse, previous)
+    manifest_fields = {
+        "model": model,
+        "dimension": int(vectors.shape[1]),
+        "fields": list(EMBEDDED_FIELDS),
+        "corpus_fingerprint": fingerprint,
+        "entry_fingerprints": {e.id: entry_fingerprint(e, model) for e in entries},
+        "entries": len(entries),
+        "vectors": len(rows),
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "build_seconds": round(time.perf_counter() - started, 3),
+        "source": source,
+    }
+    write_index(out, manifest_fields, entries, rows, vectors, build_lexical(entries), before_commit)
+    seconds = time.perf_counter() - started
+    return BuildReport(out, len(entries), len(rows), len(texts), len(reuse), seconds, False)
+
+
+def _reusable_rows(previous: StoredIndex | None, entries: list[Entry], model: str) -> dict[tuple[str, str], int]:
+    """(entry id, field) -> previous row, for entries whose embedded texts did not change."""
+    if previous is None:
+        return {}
+    old_prints: dict[str, str] = previous.manifest.entry_fingerprints
+    unchanged = {e.id for e in entries if old_prints.get(e.id) == entry_fingerprint(e, model)}
+    return {
+        (row.entry_id, row.field): number
+        for number, row in enumerate(previous.rows)
+        if row.entry_id in unchanged
+    }
+
+
+def _embed(texts: list[str], encoder: Callable[[], Encoder], progress: ProgressStart | None) -> Vectors | None:
+    if not texts:
+        return None
+    model = encoder()
+    advance = progress(len(texts)) if progress is not None else None
+    return model.encode(texts, advance)
+
+
+def _assemble(total: int, fresh: Vectors | None, reuse: dict[int, int], previous: StoredIndex | None) -> Vectors:
+    old = previous.row_vectors() if previous is not None and reuse else None
+    dimension = fresh.shape[1] if fresh is not None else old.shape[1] if old is not None else 0
+    if dimension == 0:
+        raise ValueError("the glossary has no entries to index")
+    vectors = np.zeros((total, dimension), dtype=np.float32)
+    fresh_rows = [row for row in range(total) if row not in reuse]
+    if fresh is not None:
+        vectors[fresh_rows] = fresh
+    if old is not None:
+        vectors[list(reuse)] = old[list(reuse.values())]
+    return vectors

@@ -1,0 +1,155 @@
+"""Read glossary sources (YAML, JSON Lines, CSV) into raw records that know their origin.
+
+A raw record is a plain dict plus where it came from (file, line, and the line of each
+field where the format tells us), so that validation can point at the exact place.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from indexer.errors import CorpusError, Problem
+from indexer.schema import slugify
+
+YAML_SUFFIXES = (".yaml", ".yml")
+SUFFIXES = (*YAML_SUFFIXES, ".jsonl", ".csv")
+CSV_LIST_SEPARATOR = "|"
+
+
+@dataclass
+class RawEntry:
+    """An entry as found in a file, before validation."""
+
+    data: dict[str, Any]
+    file: str
+    line: int | None = None
+    field_lines: dict[str, int] = field(default_factory=dict)
+
+    def line_of(self, field_name: str | None) -> int | None:
+        if field_name is None:
+            return self.line
+        return self.field_lines.get(field_name, self.line)
+
+
+@dataclass
+class LoadResult:
+    """Every raw entry that could be read, and every problem met while reading."""
+
+    entries: list[RawEntry] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def source_files(source: Path) -> list[Path]:
+    """The corpus files a source names: the file itself, or a directory's files, sorted."""
+    if not source.exists():
+        raise CorpusError(f"{source}: no such file or directory")
+    if source.is_dir():
+        files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix in SUFFIXES)
+        if not files:
+            raise CorpusError(f"{source}: no {', '.join(SUFFIXES)} files in this directory")
+        return files
+    if source.suffix not in SUFFIXES:
+        raise CorpusError(
+            f"{source}: unsupported file type {source.suffix!r}; use {', '.join(SUFFIXES)}"
+        )
+    return [source]
+
+
+def load_source(source: Path) -> LoadResult:
+    """Read every entry of a file or directory, collecting problems instead of stopping."""
+    result = LoadResult()
+    for path in source_files(source):
+        reader = _read_yaml if path.suffix in YAML_SUFFIXES else _READERS[path.suffix]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            result.problems.append(Problem(str(path), f"cannot read file: {exc}"))
+            continue
+        for item in reader(str(path), text):
+            if isinstance(item, Problem):
+                result.problems.append(item)
+            else:
+                _derive_id(item)
+                result.entries.append(item)
+    return result
+
+
+def _derive_id(raw: RawEntry) -> None:
+    term = raw.data.get("term")
+    if "id" not in raw.data and isinstance(term, str) and term.strip():
+        raw.data["id"] = slugify(term)
+
+
+def _read_yaml(file: str, text: str) -> Iterator[RawEntry | Problem]:
+    try:
+        document = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        reason = getattr(exc, "problem", None) or str(exc)
+        yield Problem(file, f"malformed YAML: {reason}", line=line)
+        return
+    if data is None:
+        return
+    if not isinstance(data, list) or not isinstance(document, yaml.SequenceNode):
+        yield Problem(file, "the top level must be a list of entries (each item starts with '- ')", 1)
+        return
+    for node, item in zip(document.value, data, strict=True):
+        line = node.start_mark.line + 1
+        if not isinstance(item, dict) or not isinstance(node, yaml.MappingNode):
+            yield Problem(file, "each entry must be a mapping of field: value", line)
+            continue
+        field_lines = {
+            str(key.value): key.start_mark.line + 1 for key, _ in node.value if isinstance(key, yaml.ScalarNode)
+        }
+        yield RawEntry({str(k): v for k, v in item.items()}, file, line, field_lines)
+
+
+def _read_jsonl(file: str, text: str) -> Iterator[RawEntry | Problem]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield Problem(file, f"malformed JSON: {exc.msg} (column {exc.colno})", number)
+            continue
+        if not isinstance(item, dict):
+            yield Problem(file, "each line must be a JSON object", number)
+            continue
+        yield RawEntry(item, file, number)
+
+
+def _read_csv(file: str, text: str) -> Iterator[RawEntry | Problem]:
+    reader = csv.DictReader(text.splitlines())
+    header = reader.fieldnames or []
+    missing = [name for name in ("term", "definition") if name not in header]
+    if missing:
+        yield Problem(file, f"the header row lacks the column(s) {', '.join(missing)}", 1)
+        return
+    for row in reader:
+        number = reader.line_num
+        if None in row:
+            yield Problem(file, "this row has more cells than the header has columns", number)
+            continue
+        data: dict[str, Any] = {}
+        for key, value in row.items():
+            value = (value or "").strip()
+            if not value:
+                continue
+            if key in ("aliases", "misconceptions", "related"):
+                data[key] = [part.strip() for part in value.split(CSV_LIST_SEPARATOR) if part.strip()]
+            else:
+                data[key] = value
+        yield RawEntry(data, file, number)
+
+
+_READERS = {".jsonl": _read_jsonl, ".csv": _read_csv}

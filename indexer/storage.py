@@ -1,0 +1,218 @@
+"""The on-disk index format. The indexer is its only writer; the searcher reads it.
+
+An index is one directory:
+
+    manifest.json   format version, model, dimension, fields, fingerprints, counts,
+                    build time, and the SHA-256 of every other file
+    vectors.faiss   FAISS inner-product index, one row per embedded field text
+    rows.json       row -> [entry id, field]
+    entries.json    the validated entries
+    lexical/        the bm25s index over one document per entry
+
+It is written into a temporary sibling directory and renamed into place, so a reader
+never sees a half-written index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bm25s
+import faiss
+import numpy as np
+from pydantic import BaseModel, ValidationError
+
+from indexer.encoder import Vectors
+from indexer.errors import IndexDamagedError, IndexMissingError, IndexVersionError
+from indexer.schema import Entry
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+VECTORS = "vectors.faiss"
+ROWS = "rows.json"
+ENTRIES = "entries.json"
+LEXICAL = "lexical"
+
+
+class Manifest(BaseModel):
+    """What an index says about how it was built."""
+
+    format_version: int
+    model: str
+    dimension: int
+    fields: list[str]
+    corpus_fingerprint: str
+    entry_fingerprints: dict[str, str]
+    entries: int
+    vectors: int
+    built_at: str
+    build_seconds: float
+    source: str
+    checksums: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One vector of the index: which entry and which field it embeds."""
+
+    entry_id: str
+    field: str
+
+
+@dataclass
+class StoredIndex:
+    """Everything an index directory holds, loaded and verified."""
+
+    manifest: Manifest
+    entries: list[Entry]
+    rows: list[Row]
+    vectors: faiss.Index
+    lexical: bm25s.BM25
+
+    def row_vectors(self) -> Vectors:
+        """All stored vectors, in row order."""
+        return np.asarray(self.vectors.reconstruct_n(0, self.vectors.ntotal), dtype=np.float32)
+
+
+def rebuild_hint(path: Path) -> str:
+    return f"rebuild it with: glossary index --out {path}"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_index(
+    path: Path,
+    manifest_fields: dict[str, Any],
+    entries: list[Entry],
+    rows: list[Row],
+    vectors: Vectors,
+    lexical: bm25s.BM25,
+    before_commit: Callable[[Path], None] | None = None,
+) -> Manifest:
+    """Write a complete index to `path` atomically and return its manifest.
+
+    `before_commit` is called with the temporary directory once every file is written
+    and before it replaces `path` (tests use it to fail at the last moment).
+    """
+    path = path.resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        manifest = _write_files(tmp, manifest_fields, entries, rows, vectors, lexical)
+        if before_commit is not None:
+            before_commit(tmp)
+        _swap_into_place(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _write_files(
+    tmp: Path,
+    manifest_fields: dict[str, Any],
+    entries: list[Entry],
+    rows: list[Row],
+    vectors: Vectors,
+    lexical: bm25s.BM25,
+) -> Manifest:
+    index = faiss.IndexFlatIP(vectors.shape[1])
+    index.add(vectors)
+    faiss.write_index(index, str(tmp / VECTORS))
+    _write_json(tmp / ROWS, [[row.entry_id, row.field] for row in rows])
+    _write_json(tmp / ENTRIES, [entry.model_dump(mode="json") for entry in entries])
+    lexical.save(str(tmp / LEXICAL), show_progress=False)
+    checksums = {
+        str(file.relative_to(tmp)): sha256_file(file) for file in sorted(tmp.rglob("*")) if file.is_file()
+    }
+    manifest = Manifest(format_version=FORMAT_VERSION, checksums=checksums, **manifest_fields)
+    _write_json(tmp / MANIFEST, manifest.model_dump(mode="json"))
+    for file in tmp.rglob("*"):
+        if file.is_file():
+            with file.open("rb") as handle:
+                os.fsync(handle.fileno())
+    return manifest
+
+
+def _write_json(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def _swap_into_place(tmp: Path, path: Path) -> None:
+    """Replace `path` by `tmp`; the old index stays whole until the new one is in place."""
+    if not path.exists():
+        os.replace(tmp, path)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+    os.replace(path, old / "index")
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        os.replace(old / "index", path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def read_manifest(path: Path) -> Manifest:
+    """The manifest of an index, or an error that says how to rebuild it."""
+    file = path / MANIFEST
+    if not path.is_dir() or not file.is_file():
+        raise IndexMissingError(f"no index at {path}; build one with: glossary index --out {path}")
+    try:
+        manifest = Manifest.model_validate_json(file.read_bytes())
+    except (ValidationError, ValueError) as exc:
+        raise IndexDamagedError(f"the manifest of {path} is damaged ({exc.__class__.__name__}); {rebuild_hint(path)}") from exc
+    if manifest.format_version != FORMAT_VERSION:
+        raise IndexVersionError(
+            f"the index at {path} has format version {manifest.format_version}, "
+            f"this program reads version {FORMAT_VERSION}; {rebuild_hint(path)}"
+        )
+    return manifest
+
+
+def read_index(path: Path, expected_model: str | None = None) -> StoredIndex:
+    """Load and verify an index: format version, model, and every file's checksum."""
+    path = Path(path)
+    manifest = read_manifest(path)
+    if expected_model is not None and manifest.model != expected_model:
+        raise IndexVersionError(
+            f"the index at {path} was built with the model {manifest.model!r}, "
+            f"not {expected_model!r}; {rebuild_hint(path)}"
+        )
+    for name, checksum in manifest.checksums.items():
+        file = path / name
+        if not file.is_file():
+            raise IndexDamagedError(f"the index at {path} lacks {name}; {rebuild_hint(path)}")
+        if sha256_file(file) != checksum:
+            raise IndexDamagedError(
+                f"{name} in the index at {path} does not match its checksum "
+                f"(truncated or changed); {rebuild_hint(path)}"
+            )
+    try:
+        return _read_files(path, manifest)
+    except (OSError, ValueError, RuntimeError, ValidationError) as exc:
+        raise IndexDamagedError(f"the index at {path} cannot be read ({exc}); {rebuild_hint(path)}") from exc
+
+
+def _read_files(path: Path, manifest: Manifest) -> StoredIndex:
+    entries = [Entry.model_validate(item) for item in json.loads((path / ENTRIES).read_text("utf-8"))]
+    rows = [Row(entry_id, field) for entry_id, field in json.loads((path / ROWS).read_text("utf-8"))]
+    vectors = faiss.read_index(str(path / VECTORS))
+    lexical = bm25s.BM25.load(str(path / LEXICAL), show_progress=False, verbosity=0)
+    if vectors.ntotal != len(rows) or vectors.d != manifest.dimension or len(entries) != manifest.entries:
+        raise ValueError("the files disagree with the manifest about their sizes")
+    return StoredIndex(manifest, entries, rows, vectors, lexical)

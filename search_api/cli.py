@@ -1,0 +1,169 @@
+"""The `glossary` command: validate, index, search, serve, eval.
+
+Progress goes to stderr, results to stdout; every domain error becomes one line on
+stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from indexer.encoder import DEFAULT_MODEL, load_encoder
+from indexer.errors import CorpusValidationError, GlossaryError
+from indexer.paths import BUNDLED_CORPUS, BUNDLED_QUERIES, default_index_dir
+from search_api.searcher import MAX_K
+
+app = typer.Typer(help="Glossary Search: semantic search over definitions.", no_args_is_help=True, add_completion=False)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+SourceArg = Annotated[
+    Path | None, typer.Argument(help="Glossary file or directory (YAML, JSONL, CSV). Default: the bundled glossary.")
+]
+IndexOpt = Annotated[
+    Path | None, typer.Option("--index", envvar="GLOSSARY_INDEX", help="Index directory. Default: .index/ in the project.")
+]
+
+
+@contextmanager
+def domain_errors() -> Iterator[None]:
+    """Turn a domain error into one line on stderr and exit code 1."""
+    try:
+        yield
+    except CorpusValidationError as exc:
+        for problem in exc.problems:
+            out.print(str(problem), markup=False, soft_wrap=True)
+        err.print(f"{len(exc.problems)} problem(s) found.", markup=False)
+        raise typer.Exit(1) from exc
+    except GlossaryError as exc:
+        err.print(f"error: {exc}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def validate(
+    source: SourceArg = None,
+    complete: Annotated[
+        bool | None, typer.Option("--complete/--partial", help="Demand every field (default: only for the bundled glossary).")
+    ] = None,
+) -> None:
+    """Check a glossary and report every problem with its file, line, entry and field.
+
+    Example: glossary validate my_glossary.csv
+    """
+    from indexer.validation import load_glossary
+
+    path = source or BUNDLED_CORPUS
+    with domain_errors():
+        entries = load_glossary(path, complete=source is None if complete is None else complete)
+    out.print(f"OK: {len(entries)} entries in {path}", markup=False)
+
+
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Callable[[int], Callable[[int], None]] | None]:
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+
+        def start(total: int) -> Callable[[int], None]:
+            task = progress.add_task("embed", total=total)
+            return lambda done: progress.advance(task, done)
+
+        yield start
+
+
+@app.command()
+def index(
+    source: SourceArg = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", envvar="GLOSSARY_INDEX", help="Index directory to write.")] = None,
+    model: Annotated[str, typer.Option(envvar="GLOSSARY_MODEL", help="sentence-transformers model name or local path.")] = DEFAULT_MODEL,
+) -> None:
+    """Embed a glossary into an index directory; unchanged entries are not embedded again.
+
+    Example: glossary index my_glossary.jsonl --out ./my-index
+    """
+    from indexer.build import build_index
+    from indexer.validation import load_glossary
+
+    path, target = source or BUNDLED_CORPUS, out_dir or default_index_dir()
+    with domain_errors(), _progress_bar(err.is_terminal) as progress:
+        entries = load_glossary(path, complete=source is None)
+        report = build_index(entries, target, model, lambda: load_encoder(model), str(path), progress)
+    state = "up to date" if report.up_to_date else f"embedded {report.embedded} texts, reused {report.reused}"
+    out.print(
+        f"Indexed {report.entries} entries as {report.vectors} vectors in {report.seconds:.1f} s "
+        f"({state}) -> {report.path}",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="A question or a name.")],
+    index_dir: IndexOpt = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=MAX_K, help="How many hits at most.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {query, hits} as JSON.")] = False,
+) -> None:
+    """Search the index and print the ranked hits.
+
+    Example: glossary search "what happens when a model makes predictions?" --k 3
+    """
+    from search_api.searcher import Searcher
+
+    with domain_errors():
+        answer = Searcher.load(index_dir or default_index_dir()).answer(query, k)
+    if as_json:
+        payload = {"query": answer.query, "hits": [asdict(hit) for hit in answer.hits], "did_you_mean": answer.did_you_mean}
+        sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
+        return
+    if not answer.hits:
+        hint = f" Did you mean {answer.did_you_mean!r}?" if answer.did_you_mean else ""
+        out.print(f"No entry answers {answer.query!r}.{hint}", markup=False)
+    for rank, hit in enumerate(answer.hits, start=1):
+        out.print(f"{rank}. {hit.term}  [{hit.id}]  score {hit.score:.3f}  matched {hit.matched_field}", markup=False)
+        out.print(f"   {hit.snippet}", markup=False, soft_wrap=True)
+
+
+@app.command()
+def serve(
+    index_dir: IndexOpt = None,
+    host: Annotated[str, typer.Option(envvar="GLOSSARY_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="GLOSSARY_PORT")] = 8000,
+) -> None:
+    """Serve the HTTP API, the demo page and the widget.
+
+    Example: glossary serve --port 8000   (then open http://127.0.0.1:8000/)
+    """
+    import uvicorn
+
+    from search_api.app import create_app
+    from search_api.searcher import Searcher
+    from search_api.settings import Settings
+
+    settings = Settings(index=index_dir or default_index_dir(), host=host, port=port)
+    with domain_errors():
+        searcher = Searcher.load(settings.index, threads=settings.threads)
+    err.print(f"serving {settings.index} ({searcher.index.manifest.entries} entries) on http://{host}:{port}/", markup=False)
+    uvicorn.run(create_app(settings, searcher), host=host, port=port, log_level="warning",
+                h11_max_incomplete_event_size=256 * 1024)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

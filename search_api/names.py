@@ -1,0 +1,122 @@
+"""Matching a query against entry names (terms and aliases): exact, contained, fuzzy, prefix.
+
+No model call happens here, so it also serves search-as-you-type suggestions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bm25s.stopwords import STOPWORDS_EN_PLUS
+from rapidfuzz import fuzz, process
+
+from indexer.schema import Entry
+
+_STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | {"mean", "meaning", "means", "define", "definition", "explain"}
+FUZZY_CUTOFF = 84.0  # rapidfuzz ratio (0-100) below which two names are not a typo of each other
+MIN_FUZZY_LENGTH = 4  # shorter strings match too many names by accident
+
+
+def normalize(text: str) -> str:
+    """Case-folded words joined by single spaces, punctuation removed (`t-SNE` -> `t sne`)."""
+    return " ".join(re.findall(r"[^\W_]+", text.casefold()))
+
+
+def content_words(text: str) -> str:
+    """The normalized text without stop and question words (`what is dropout` -> `dropout`)."""
+    return " ".join(w for w in normalize(text).split() if w not in _STOPWORDS)
+
+
+@dataclass(frozen=True)
+class Name:
+    entry_id: str
+    term: str
+    name: str  # as written in the glossary
+    key: str  # normalized
+    is_alias: bool
+
+
+@dataclass(frozen=True)
+class NameMatch:
+    """The best name match of one entry: how it matched and a score in [0, 1]."""
+
+    entry_id: str
+    name: str
+    kind: str  # "exact", "contained" or "fuzzy"
+    is_alias: bool
+    score: float
+
+
+class NameIndex:
+    """Every term and alias of a glossary, ready for exact, fuzzy and prefix matching."""
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self.names = [
+            Name(e.id, e.term, name, normalize(name), i > 0) for e in entries for i, name in enumerate(e.names())
+        ]
+        self.names = [n for n in self.names if n.key]
+        self._keys = [n.key for n in self.names]
+        self._by_key: dict[str, list[Name]] = {}
+        for n in self.names:
+            self._by_key.setdefault(n.key, []).append(n)
+
+    def match(self, query: str) -> dict[str, NameMatch]:
+        """Entry id -> best name match for a query."""
+        key, content = normalize(query), content_words(query)
+        best: dict[str, NameMatch] = {}
+        for candidate in self._exact(key, content) + self._contained(key) + self._fuzzy(content):
+            current = best.get(candidate.entry_id)
+            if current is None or candidate.score > current.score:
+                best[candidate.entry_id] = candidate
+        return best
+
+    def _exact(self, key: str, content: str) -> list[NameMatch]:
+        found = self._by_key.get(key, []) + (self._by_key.get(content, []) if content != key else [])
+        return [NameMatch(n.entry_id, n.name, "exact", n.is_alias, 1.0) for n in found]
+
+    def _contained(self, key: str) -> list[NameMatch]:
+        """Names that appear as whole words inside a longer query, scored by how much they cover."""
+        padded, words = f" {key} ", len(key.split())
+        matches = []
+        for n in self.names:
+            if n.key != key and len(n.key) >= 3 and f" {n.key} " in padded:
+                coverage = len(n.key.split()) / max(words, 1)
+                matches.append(NameMatch(n.entry_id, n.name, "contained", n.is_alias, 0.5 + 0.4 * coverage))
+        return matches
+
+    def _fuzzy(self, content: str) -> list[NameMatch]:
+        if len(content) < MIN_FUZZY_LENGTH:
+            return []
+        results = process.extract(content, self._keys, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, limit=8)
+        matches = []
+        for _, score, position in results:
+            n = self.names[position]
+            if n.key != content:
+                matches.append(NameMatch(n.entry_id, n.name, "fuzzy", n.is_alias, 0.9 * score / 100.0))
+        return matches
+
+    def suggest(self, query: str, limit: int = 8) -> list[Name]:
+        """Names for search-as-you-type: prefix matches first (shortest first), then fuzzy ones."""
+        key = normalize(query)
+        if not key:
+            return []
+        prefix = [n for n in self.names if n.key.startswith(key)]
+        inner = [n for n in self.names if f" {key}" in f" {n.key}" and not n.key.startswith(key)]
+        ordered = sorted(prefix, key=lambda n: (len(n.key), n.is_alias)) + sorted(inner, key=lambda n: len(n.key))
+        if len(key) >= MIN_FUZZY_LENGTH:
+            fuzzy = process.extract(key, self._keys, scorer=fuzz.ratio, score_cutoff=75.0, limit=limit)
+            ordered += [self.names[position] for _, _, position in fuzzy]
+        return _one_per_entry(ordered, limit)
+
+
+def _one_per_entry(names: list[Name], limit: int) -> list[Name]:
+    seen: set[str] = set()
+    chosen = []
+    for n in names:
+        if n.entry_id not in seen:
+            seen.add(n.entry_id)
+            chosen.append(n)
+        if len(chosen) == limit:
+            break
+    return chosen

@@ -1,0 +1,79 @@
+"""HTTP response models, named by role."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class HitPublic(BaseModel):
+    id: str
+    term: str
+    score: float = Field(description="Fused score; higher is better.")
+    matched_field: str = Field(description="Field that matched: term, alias, definition, analogy, ...")
+    snippet: str = Field(description="A short piece of the matched text.")
+    definition: str
+    category: str | None
+    signals: dict[str, float] = Field(description="Each signal's own score: dense (cosine), lexical (BM25), name (0-1).")
+
+
+class InferencePublic(BaseModel):
+    model: str = Field(description="Sentence-transformers model that embedded the query.")
+    embed_ms: float = Field(description="Milliseconds spent embedding the query.")
+    search_ms: float = Field(description="Milliseconds spent ranking (vector, lexical and name search, fusion).")
+
+
+class SearchPublic(BaseModel):
+    query: str
+    hits: list[HitPublic]
+    did_you_mean: str | None = Field(description="A glossary name close to a misspelt query, else null.")
+    inference: InferencePublic
+
+
+class SuggestionPublic(BaseModel):
+    id: str
+    term: str
+    matched: str = Field(description="The name that matched: the term itself or one of its aliases.")
+
+
+class SuggestPublic(BaseModel):
+    query: str
+    suggestions: list[SuggestionPublic]
+
+
+class TermSummary(BaseModel):
+    id: str
+    term: str
+    aliases: list[str]
+    category: str | None
+
+
+class EntryPublic(BaseModel):
+    id: str
+    term: str
+    aliases: list[str]
+    category: str | None
+    definition: str
+    plain_english: str | None
+    analogy: str | None
+    example: str | None
+    usage: str | None
+    misconceptions: list[str]
+    related: list[TermSummary] = Field(description="Related entries, resolved to their names.")
+
+
+class HealthPublic(BaseModel):
+    status: str
+    model: str
+    entries: int
+    vectors: int
+    built_at: str
+
+
+class ErrorDetail(BaseModel):
+    status: int
+    code: str
+    message: str
+
+
+class ErrorPublic(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,148 @@
+"""Answering queries from an index: dense + lexical + name matching, fused."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from indexer.encoder import Encoder, load_encoder
+from indexer.errors import QueryError
+from indexer.lexical import tokenize
+from indexer.schema import Entry
+from indexer.storage import StoredIndex, read_index
+from indexer.texts import field_text
+from search_api.fusion import FusionWeights, Scores, fuse
+from search_api.hits import Answer, Hit
+from search_api.names import NameIndex, NameMatch
+from search_api.snippets import shorten, snippet
+
+MAX_QUERY_CHARS = 500
+MAX_K = 50
+DENSE_CANDIDATES = 4096  # rows fetched from FAISS; a glossary's rows usually all fit
+
+
+class Searcher:
+    """Loads an index once and answers queries against it.
+
+    >>> searcher = Searcher.load(".index")               # doctest: +SKIP
+    >>> searcher.search("what happens when a model makes predictions?", k=3)[0].term
+    'Inference'
+    """
+
+    def __init__(self, index: StoredIndex, encoder: Encoder, weights: FusionWeights | None = None) -> None:
+        self.index = index
+        self.encoder = encoder
+        self.weights = weights or FusionWeights()
+        self.entries: list[Entry] = index.entries
+        self.by_id = {entry.id: entry for entry in self.entries}
+        self._position = {entry.id: i for i, entry in enumerate(self.entries)}
+        self._row_entry = np.array([self._position[row.entry_id] for row in index.rows], dtype=np.int64)
+        self._row_field = [row.field for row in index.rows]
+        self.names = NameIndex(self.entries)
+
+    @classmethod
+    def load(
+        cls, path: str | Path, encoder: Encoder | None = None, weights: FusionWeights | None = None,
+        threads: int | None = None,
+    ) -> Searcher:
+        """Read and verify the index at `path`; load its model (once per process) unless given one."""
+        index = read_index(Path(path), expected_model=encoder.name if encoder is not None else None)
+        return cls(index, encoder or load_encoder(index.manifest.model, threads), weights)
+
+    @property
+    def model(self) -> str:
+        return self.index.manifest.model
+
+    def search(self, query: str, k: int = 10) -> list[Hit]:
+        """The best `k` entries for a query, best first (may be fewer, or none)."""
+        return self.answer(query, k).hits
+
+    def answer(self, query: str, k: int = 10, weights: FusionWeights | None = None) -> Answer:
+        """Hits plus a did-you-mean name and the time spent embedding and searching."""
+        query = check_query(query, k)
+        started = time.perf_counter()
+        vector = self.encoder.encode([query])
+        embedded = time.perf_counter()
+        hits, matches = self._rank(query, vector[0], k, weights or self.weights)
+        finished = time.perf_counter()
+        return Answer(
+            query=query,
+            hits=hits,
+            did_you_mean=self._did_you_mean(matches),
+            embed_ms=round((embedded - started) * 1000, 3),
+            search_ms=round((finished - embedded) * 1000, 3),
+        )
+
+    def _rank(self, query: str, vector: Scores, k: int, weights: FusionWeights) -> tuple[list[Hit], dict[str, NameMatch]]:
+        dense, best_row = self._dense(vector)
+        lexical = self._lexical(query)
+        matches = self.names.match(query)
+        name = np.zeros(len(self.entries), dtype=np.float32)
+        for entry_id, match in matches.items():
+            name[self._position[entry_id]] = match.score
+        fused = fuse(dense, lexical, name, weights)
+        order = np.argsort(-fused, kind="stable")[:k]
+        hits = []
+        for position in order:
+            if fused[position] < weights.floor:
+                break
+            signals = {"dense": float(dense[position]), "lexical": float(lexical[position]), "name": float(name[position])}
+            match = matches.get(self.entries[position].id)
+            hits.append(self._hit(position, float(fused[position]), signals, best_row[position], match, query))
+        return hits, matches
+
+    def _dense(self, vector: Scores) -> tuple[Scores, np.ndarray]:
+        """Per entry: the cosine of its best field, and that field's row."""
+        count = min(self.index.vectors.ntotal, DENSE_CANDIDATES)
+        scores, rows = self.index.vectors.search(vector.reshape(1, -1), count)
+        scores, rows = scores[0], rows[0]
+        keep = rows >= 0
+        scores, rows = scores[keep], rows[keep]
+        entries = self._row_entry[rows]
+        dense = np.zeros(len(self.entries), dtype=np.float32)
+        best_row = np.full(len(self.entries), -1, dtype=np.int64)
+        unique, first = np.unique(entries, return_index=True)  # rows come best first
+        dense[unique] = scores[first]
+        best_row[unique] = rows[first]
+        return dense, best_row
+
+    def _lexical(self, query: str) -> Scores:
+        tokens = tokenize(query)
+        if not tokens:
+            return np.zeros(len(self.entries), dtype=np.float32)
+        return np.asarray(self.index.lexical.get_scores(tokens), dtype=np.float32)
+
+    def _hit(self, position: int, score: float, signals: dict[str, float], row: int, match: NameMatch | None, query: str) -> Hit:
+        entry = self.entries[position]
+        if match is not None and match.kind != "contained" and match.score >= signals["dense"]:
+            field = "alias" if match.is_alias else "term"
+            text = shorten(entry.definition)
+        else:
+            field = self._row_field[row] if row >= 0 else "definition"
+            text = snippet(field_text(entry, field) or entry.definition, query)
+            if field == "term":
+                text = shorten(entry.definition)
+        return Hit(entry.id, entry.term, round(score, 6), field, text, entry.definition, entry.category,
+                   {name: round(value, 6) for name, value in signals.items()})
+
+    def _did_you_mean(self, matches: dict[str, NameMatch]) -> str | None:
+        """The closest name when the query looks like a misspelt one."""
+        if any(m.kind == "exact" for m in matches.values()):
+            return None
+        fuzzy = [m for m in matches.values() if m.kind == "fuzzy"]
+        if not fuzzy:
+            return None
+        return max(fuzzy, key=lambda m: m.score).name
+
+
+def check_query(query: str, k: int) -> str:
+    """The query stripped, or a QueryError saying what is wrong with it."""
+    if not isinstance(query, str) or not query.strip():
+        raise QueryError("the query is empty; type a word or a question")
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(f"the query is {len(query)} characters long; the maximum is {MAX_QUERY_CHARS}")
+    if not 1 <= k <= MAX_K:
+        raise QueryError(f"k must be between 1 and {MAX_K}, not {k}")
+    return query.strip()

@@ -1,0 +1,30 @@
+"""Settings of the HTTP service, read from GLOSSARY_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from indexer.paths import default_index_dir
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Each is documented in the README (a test checks)."""
+
+    model_config = SettingsConfigDict(env_prefix="GLOSSARY_", frozen=True)
+
+    index: Path = Field(default_factory=default_index_dir, description="Index directory to serve.")
+    host: str = Field("127.0.0.1", description="Address `glossary serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `glossary serve` listens on.")
+    cors_origins: list[str] = Field(
+        default=["*"], description='Origins allowed to call the read-only API from a browser, as JSON: ["https://a.example"].'
+    )
+    threads: int = Field(1, ge=1, description="Torch threads per process for embedding queries.")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
