@@ -151,14 +151,39 @@ def serve(
 
     from search_api.app import create_app
     from search_api.searcher import Searcher
+    from search_api.server import uvicorn_config
     from search_api.settings import Settings
 
     settings = Settings(index=index_dir or default_index_dir(), host=host, port=port)
     with domain_errors():
         searcher = Searcher.load(settings.index, threads=settings.threads)
     err.print(f"serving {settings.index} ({searcher.index.manifest.entries} entries) on http://{host}:{port}/", markup=False)
-    uvicorn.run(create_app(settings, searcher), host=host, port=port, log_level="warning",
-                h11_max_incomplete_event_size=256 * 1024)
+    uvicorn.Server(uvicorn_config(create_app(settings, searcher), host, port)).run()
+
+
+@app.command("eval")
+def evaluate_command(
+    index_dir: IndexOpt = None,
+    queries: Annotated[Path, typer.Option(help="JSONL file of {query, expected, kind}.")] = BUNDLED_QUERIES,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+) -> None:
+    """Measure ranking quality: Recall@1/5, MRR@10, nDCG@10, AP@10 per query kind, per signal.
+
+    Example: glossary eval --queries corpus/eval_queries.jsonl
+    """
+    from search_api.evaluation import evaluate, load_queries
+    from search_api.searcher import Searcher
+
+    with domain_errors():
+        searcher = Searcher.load(index_dir or default_index_dir())
+        report = evaluate(searcher, load_queries(queries, set(searcher.by_id)))
+    if as_json:
+        payload = {"scores": report.scores, "none_rejected": report.rejected, "counts": report.counts}
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
+    from search_api.eval_table import render_report
+
+    out.print(render_report(report))
 
 
 def main() -> None:

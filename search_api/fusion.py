@@ -16,22 +16,42 @@ import numpy.typing as npt
 
 Scores = npt.NDArray[np.float32]
 
+# Dense aggregation per entry: each field's cosine is scaled by its field weight, and the
+# entry scores (1 - SECOND_FIELD_SHARE) * best + SECOND_FIELD_SHARE * second-best field.
+# Analogies and examples describe other things on purpose (a chef, a spam filter), so a
+# match there is weaker evidence than one in the definition; agreement of two fields is
+# stronger evidence than one field alone. Chosen on the evaluation set (README, Ranking).
+FIELD_WEIGHTS: dict[str, float] = {"analogy": 0.8, "example": 0.85}
+SECOND_FIELD_SHARE = 0.2
+
 
 @dataclass(frozen=True)
 class FusionWeights:
-    """Weights of the fused score; `floor` is the fused score a hit needs to be shown."""
+    """Weights of the fused score; `floor` is the fused score a hit needs to be shown.
+
+    The defaults were chosen by scripts/tune_fusion.py on the bundled evaluation set
+    (README, "Ranking").
+    """
 
     dense: float = 1.0
-    lexical: float = 0.3
+    lexical: float = 2.5
     name: float = 0.6
-    lexical_half: float = 8.0
-    floor: float = 0.45
+    lexical_half: float = 16.0
+    floor: float = 0.65
 
     @classmethod
     def only(cls, signal: str) -> FusionWeights:
         """One signal alone, no floor (to measure each signal separately)."""
         weights = {"dense": 0.0, "lexical": 0.0, "name": 0.0, signal: 1.0}
         return cls(**weights, floor=-1.0)
+
+    def unfiltered(self) -> FusionWeights:
+        """The same weights with no relevance floor."""
+        return FusionWeights(self.dense, self.lexical, self.name, self.lexical_half, floor=-1.0)
+
+
+# A name match this strong (exact, or within typo distance) shows a hit even below the floor.
+NAME_EVIDENCE = 0.75
 
 
 def saturate(bm25: Scores, half: float) -> Scores:
@@ -43,3 +63,8 @@ def fuse(dense: Scores, lexical: Scores, name: Scores, weights: FusionWeights) -
     """The fused score of every entry (arrays indexed by entry position)."""
     fused = weights.dense * dense + weights.lexical * saturate(lexical, weights.lexical_half) + weights.name * name
     return fused.astype(np.float32)
+
+
+def visible(fused: Scores, name: Scores, weights: FusionWeights) -> npt.NDArray[np.bool_]:
+    """Which entries may be shown: fused score at the floor or above, or a strong name match."""
+    return (fused >= weights.floor) | (name >= NAME_EVIDENCE)

@@ -13,9 +13,16 @@ from rapidfuzz import fuzz, process
 
 from indexer.schema import Entry
 
-_STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | {"mean", "meaning", "means", "define", "definition", "explain"}
+# Stop words plus the words people wrap around a name in a help box ("what does X stand for").
+_STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | {
+    "mean", "meaning", "means", "define", "definition", "explain", "stand", "stands", "abbreviation",
+    "acronym", "short", "term", "called", "tell", "please",
+}
 FUZZY_CUTOFF = 84.0  # rapidfuzz ratio (0-100) below which two names are not a typo of each other
 MIN_FUZZY_LENGTH = 4  # shorter strings match too many names by accident
+# A name inside a longer question is weak evidence (BM25 already sees those words): its
+# score is this share of the query's words that the name covers.
+CONTAINED_SCALE = 0.5
 
 
 def normalize(text: str) -> str:
@@ -82,7 +89,7 @@ class NameIndex:
         for n in self.names:
             if n.key != key and len(n.key) >= 3 and f" {n.key} " in padded:
                 coverage = len(n.key.split()) / max(words, 1)
-                matches.append(NameMatch(n.entry_id, n.name, "contained", n.is_alias, 0.5 + 0.4 * coverage))
+                matches.append(NameMatch(n.entry_id, n.name, "contained", n.is_alias, CONTAINED_SCALE * coverage))
         return matches
 
     def _fuzzy(self, content: str) -> list[NameMatch]:

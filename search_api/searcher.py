@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from indexer.encoder import Encoder, load_encoder
 from indexer.errors import QueryError
@@ -13,7 +15,7 @@ from indexer.lexical import tokenize
 from indexer.schema import Entry
 from indexer.storage import StoredIndex, read_index
 from indexer.texts import field_text
-from search_api.fusion import FusionWeights, Scores, fuse
+from search_api.fusion import FIELD_WEIGHTS, SECOND_FIELD_SHARE, FusionWeights, Scores, fuse, visible
 from search_api.hits import Answer, Hit
 from search_api.names import NameIndex, NameMatch
 from search_api.snippets import shorten, snippet
@@ -21,6 +23,17 @@ from search_api.snippets import shorten, snippet
 MAX_QUERY_CHARS = 500
 MAX_K = 50
 DENSE_CANDIDATES = 4096  # rows fetched from FAISS; a glossary's rows usually all fit
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Each signal's score for every entry (arrays indexed by entry position)."""
+
+    dense: Scores
+    best_row: npt.NDArray[np.int64]  # the row of each entry's best-matching field
+    lexical: Scores
+    name: Scores
+    matches: dict[str, NameMatch]
 
 
 class Searcher:
@@ -40,6 +53,7 @@ class Searcher:
         self._position = {entry.id: i for i, entry in enumerate(self.entries)}
         self._row_entry = np.array([self._position[row.entry_id] for row in index.rows], dtype=np.int64)
         self._row_field = [row.field for row in index.rows]
+        self._row_weight = np.array([FIELD_WEIGHTS.get(f, 1.0) for f in self._row_field], dtype=np.float32)
         self.names = NameIndex(self.entries)
 
     @classmethod
@@ -65,7 +79,7 @@ class Searcher:
         started = time.perf_counter()
         vector = self.encoder.encode([query])
         embedded = time.perf_counter()
-        hits, matches = self._rank(query, vector[0], k, weights or self.weights)
+        hits, matches = self.rank(query, vector[0], k, weights or self.weights)
         finished = time.perf_counter()
         return Answer(
             query=query,
@@ -75,37 +89,48 @@ class Searcher:
             search_ms=round((finished - embedded) * 1000, 3),
         )
 
-    def _rank(self, query: str, vector: Scores, k: int, weights: FusionWeights) -> tuple[list[Hit], dict[str, NameMatch]]:
+    def signals(self, query: str, vector: Scores) -> Signals:
+        """Every entry's score under each signal, for a query whose vector is already known."""
         dense, best_row = self._dense(vector)
-        lexical = self._lexical(query)
         matches = self.names.match(query)
         name = np.zeros(len(self.entries), dtype=np.float32)
         for entry_id, match in matches.items():
             name[self._position[entry_id]] = match.score
-        fused = fuse(dense, lexical, name, weights)
-        order = np.argsort(-fused, kind="stable")[:k]
+        return Signals(dense, best_row, self._lexical(query), name, matches)
+
+    def rank(
+        self, query: str, vector: Scores, k: int, weights: FusionWeights
+    ) -> tuple[list[Hit], dict[str, NameMatch]]:
+        """Rank entries for a query whose vector is already known (evaluation embeds in batches)."""
+        found = self.signals(query, vector)
+        fused = fuse(found.dense, found.lexical, found.name, weights)
+        shown = visible(fused, found.name, weights)
+        order = [p for p in np.argsort(-fused, kind="stable") if shown[p]][:k]
         hits = []
         for position in order:
-            if fused[position] < weights.floor:
-                break
-            signals = {"dense": float(dense[position]), "lexical": float(lexical[position]), "name": float(name[position])}
-            match = matches.get(self.entries[position].id)
-            hits.append(self._hit(position, float(fused[position]), signals, best_row[position], match, query))
-        return hits, matches
+            scores = {"dense": found.dense[position], "lexical": found.lexical[position], "name": found.name[position]}
+            match = found.matches.get(self.entries[position].id)
+            hits.append(self._hit(position, float(fused[position]), scores, found.best_row[position], match, query))
+        return hits, found.matches
 
     def _dense(self, vector: Scores) -> tuple[Scores, np.ndarray]:
-        """Per entry: the cosine of its best field, and that field's row."""
+        """Per entry: the weighted best and second-best field similarity mixed, and the best field's row."""
         count = min(self.index.vectors.ntotal, DENSE_CANDIDATES)
         scores, rows = self.index.vectors.search(vector.reshape(1, -1), count)
-        scores, rows = scores[0], rows[0]
-        keep = rows >= 0
-        scores, rows = scores[keep], rows[keep]
+        keep = rows[0] >= 0
+        rows = rows[0][keep]
+        scores = scores[0][keep] * self._row_weight[rows]
         entries = self._row_entry[rows]
+        order = np.lexsort((-scores, entries))  # by entry, best field first
+        entries, rows, scores = entries[order], rows[order], scores[order]
+        first = np.flatnonzero(np.r_[True, entries[1:] != entries[:-1]])
+        second = np.minimum(first + 1, len(entries) - 1)
+        second_ok = entries[second] == entries[first]
+        runner_up = np.where(second_ok, scores[second], scores[first])
         dense = np.zeros(len(self.entries), dtype=np.float32)
         best_row = np.full(len(self.entries), -1, dtype=np.int64)
-        unique, first = np.unique(entries, return_index=True)  # rows come best first
-        dense[unique] = scores[first]
-        best_row[unique] = rows[first]
+        dense[entries[first]] = (1 - SECOND_FIELD_SHARE) * scores[first] + SECOND_FIELD_SHARE * runner_up
+        best_row[entries[first]] = rows[first]
         return dense, best_row
 
     def _lexical(self, query: str) -> Scores:
@@ -114,7 +139,9 @@ class Searcher:
             return np.zeros(len(self.entries), dtype=np.float32)
         return np.asarray(self.index.lexical.get_scores(tokens), dtype=np.float32)
 
-    def _hit(self, position: int, score: float, signals: dict[str, float], row: int, match: NameMatch | None, query: str) -> Hit:
+    def _hit(
+        self, position: int, score: float, signals: dict[str, np.float32], row: int, match: NameMatch | None, query: str
+    ) -> Hit:
         entry = self.entries[position]
         if match is not None and match.kind != "contained" and match.score >= signals["dense"]:
             field = "alias" if match.is_alias else "term"
@@ -124,8 +151,8 @@ class Searcher:
             text = snippet(field_text(entry, field) or entry.definition, query)
             if field == "term":
                 text = shorten(entry.definition)
-        return Hit(entry.id, entry.term, round(score, 6), field, text, entry.definition, entry.category,
-                   {name: round(value, 6) for name, value in signals.items()})
+        rounded = {name: round(float(value), 6) for name, value in signals.items()}
+        return Hit(entry.id, entry.term, round(score, 6), field, text, entry.definition, entry.category, rounded)
 
     def _did_you_mean(self, matches: dict[str, NameMatch]) -> str | None:
         """The closest name when the query looks like a misspelt one."""

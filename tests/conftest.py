@@ -1,0 +1,96 @@
+"""Shared fixtures: the real model loads once per test run, indexes are built once per session."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from indexer.build import build_index
+from indexer.encoder import DEFAULT_MODEL, SentenceTransformerEncoder, load_encoder
+from indexer.paths import BUNDLED_CORPUS
+from indexer.validation import load_glossary
+from search_api.app import create_app
+from search_api.searcher import Searcher
+from search_api.server import uvicorn_config
+from search_api.settings import Settings
+
+DATA = Path(__file__).parent / "data"
+MINI = DATA / "mini.yaml"
+
+
+@pytest.fixture(scope="session")
+def encoder() -> SentenceTransformerEncoder:
+    """The real default model, loaded once for the whole run."""
+    return load_encoder(DEFAULT_MODEL, threads=None)
+
+
+def _build(source: Path, out: Path, encoder: SentenceTransformerEncoder, complete: bool) -> Path:
+    entries = load_glossary(source, complete=complete)
+    build_index(entries, out, DEFAULT_MODEL, lambda: encoder, str(source))
+    return out
+
+
+@pytest.fixture(scope="session")
+def mini_index(tmp_path_factory: pytest.TempPathFactory, encoder: SentenceTransformerEncoder) -> Path:
+    """An index of tests/data/mini.yaml (8 entries). Treat as read-only; copy it to change it."""
+    return _build(MINI, tmp_path_factory.mktemp("mini") / "index", encoder, complete=True)
+
+
+@pytest.fixture(scope="session")
+def bundled_index(tmp_path_factory: pytest.TempPathFactory, encoder: SentenceTransformerEncoder) -> Path:
+    """An index of the bundled glossary. Treat as read-only."""
+    return _build(BUNDLED_CORPUS, tmp_path_factory.mktemp("bundled") / "index", encoder, complete=True)
+
+
+@pytest.fixture(scope="session")
+def bundled_searcher(bundled_index: Path, encoder: SentenceTransformerEncoder) -> Searcher:
+    return Searcher.load(bundled_index, encoder=encoder)
+
+
+@pytest.fixture(scope="session")
+def mini_searcher(mini_index: Path, encoder: SentenceTransformerEncoder) -> Searcher:
+    return Searcher.load(mini_index, encoder=encoder)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    searcher: Searcher
+
+
+def serve_in_thread(searcher: Searcher, settings: Settings | None = None) -> Iterator[LiveServer]:
+    """Run the real app on uvicorn in a background thread until the generator is closed."""
+    port = free_port()
+    settings = settings or Settings(port=port)
+    server = uvicorn.Server(uvicorn_config(create_app(settings, searcher), "127.0.0.1", port))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", searcher)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(bundled_searcher: Searcher) -> Iterator[LiveServer]:
+    """The real API over the bundled glossary, on a free port of 127.0.0.1."""
+    yield from serve_in_thread(bundled_searcher)

@@ -1,0 +1,158 @@
+"""Atomic, incremental index builds and refusing damaged indexes (fake encoder: mechanics only)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from fakes import FakeEncoder
+
+from indexer.build import build_index
+from indexer.errors import IndexDamagedError, IndexMissingError, IndexVersionError
+from indexer.storage import MANIFEST, VECTORS, read_index
+from indexer.texts import embedding_texts
+from indexer.validation import load_glossary
+
+MINI = Path(__file__).parent.parent / "data" / "mini.yaml"
+
+
+def build(out: Path, encoder: FakeEncoder, source: Path = MINI, **kwargs: object):  # type: ignore[no-untyped-def]
+    return build_index(load_glossary(source), out, encoder.name, lambda: encoder, str(source), **kwargs)  # type: ignore[arg-type]
+
+
+def files_of(path: Path) -> dict[str, bytes]:
+    return {str(f.relative_to(path)): f.read_bytes() for f in sorted(path.rglob("*")) if f.is_file()}
+
+
+def test_build_writes_one_row_per_field_text(tmp_path: Path) -> None:
+    encoder = FakeEncoder()
+    report = build(tmp_path / "index", encoder)
+    entries = load_glossary(MINI)
+    expected_rows = sum(len(embedding_texts(e)) for e in entries)
+    assert (report.entries, report.vectors, report.embedded, report.reused) == (8, expected_rows, expected_rows, 0)
+    stored = read_index(tmp_path / "index", expected_model=encoder.name)
+    assert {row.field for row in stored.rows} == {"term", "definition", "plain_english", "analogy", "example", "usage", "misconceptions"}
+    assert stored.manifest.entries == 8 and stored.vectors.ntotal == expected_rows
+    assert [e.id for e in stored.entries] == [e.id for e in entries]
+
+
+def test_unchanged_corpus_embeds_nothing_and_keeps_files(tmp_path: Path) -> None:
+    build(tmp_path / "index", FakeEncoder())
+    before = files_of(tmp_path / "index")
+    again = FakeEncoder()
+    report = build(tmp_path / "index", again)
+    assert report.up_to_date and again.calls == []
+    assert files_of(tmp_path / "index") == before
+
+
+def test_editing_one_entry_reembeds_only_that_entry(tmp_path: Path) -> None:
+    build(tmp_path / "index", FakeEncoder())
+    first = read_index(tmp_path / "index").row_vectors()
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(MINI.read_text().replace("A regularisation method that", "A regularization technique that"))
+    encoder = FakeEncoder()
+    report = build(tmp_path / "index", encoder, edited)
+    dropout = next(e for e in load_glossary(edited) if e.id == "dropout")
+    assert encoder.calls == [text for _, text in embedding_texts(dropout)]
+    assert report.embedded == len(encoder.calls) and report.reused == report.vectors - report.embedded
+    stored = read_index(tmp_path / "index")
+    unchanged = [i for i, row in enumerate(stored.rows) if row.entry_id != "dropout"]
+    assert (stored.row_vectors()[unchanged] == first[unchanged]).all()
+
+
+def test_editing_only_related_rewrites_without_embedding(tmp_path: Path) -> None:
+    build(tmp_path / "index", FakeEncoder())
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(MINI.read_text().replace("related: [overfitting, training, backpropagation]", "related: [training]"))
+    encoder = FakeEncoder()
+    report = build(tmp_path / "index", encoder, edited)
+    assert not report.up_to_date and encoder.calls == []
+    assert next(e for e in read_index(tmp_path / "index").entries if e.id == "dropout").related == ("training",)
+
+
+def test_failure_while_embedding_leaves_previous_index_intact(tmp_path: Path) -> None:
+    build(tmp_path / "index", FakeEncoder())
+    before = files_of(tmp_path / "index")
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(MINI.read_text().replace("Dropout", "Drop-out"))
+    with pytest.raises(RuntimeError, match="simulated failure"):
+        build(tmp_path / "index", FakeEncoder(fail_after=2), edited)
+    assert files_of(tmp_path / "index") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edited.yaml", "index"]
+
+
+def test_failure_before_commit_leaves_previous_index_intact(tmp_path: Path) -> None:
+    build(tmp_path / "index", FakeEncoder())
+    before = files_of(tmp_path / "index")
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(MINI.read_text().replace("Dropout", "Drop-out"))
+
+    def crash(tmp: Path) -> None:
+        assert (tmp / MANIFEST).is_file()  # everything was written...
+        raise KeyboardInterrupt  # ...and then the process is interrupted
+
+    with pytest.raises(KeyboardInterrupt):
+        build(tmp_path / "index", FakeEncoder(), edited, before_commit=crash)
+    assert files_of(tmp_path / "index") == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edited.yaml", "index"]
+
+
+def test_missing_index_says_how_to_build(tmp_path: Path) -> None:
+    with pytest.raises(IndexMissingError, match=r"no index at .*; build one with: glossary index --out"):
+        read_index(tmp_path / "nowhere")
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> Path:
+    build(tmp_path / "index", FakeEncoder())
+    return tmp_path / "index"
+
+
+def test_truncated_file_is_refused(built: Path) -> None:
+    data = (built / VECTORS).read_bytes()
+    (built / VECTORS).write_bytes(data[: len(data) // 2])
+    with pytest.raises(IndexDamagedError, match=r"vectors.faiss .* does not match its checksum .*rebuild it with: glossary index"):
+        read_index(built)
+
+
+def test_changed_entries_file_is_refused(built: Path) -> None:
+    path = built / "entries.json"
+    path.write_text(path.read_text().replace("Inference", "Inferenze"))
+    with pytest.raises(IndexDamagedError, match="entries.json"):
+        read_index(built)
+
+
+def test_missing_file_is_refused(built: Path) -> None:
+    shutil.rmtree(built / "lexical")
+    with pytest.raises(IndexDamagedError, match=r"lacks lexical/"):
+        read_index(built)
+
+
+def test_damaged_manifest_is_refused(built: Path) -> None:
+    (built / MANIFEST).write_text("{not json")
+    with pytest.raises(IndexDamagedError, match="manifest"):
+        read_index(built)
+
+
+def test_other_format_version_is_refused(built: Path) -> None:
+    manifest = json.loads((built / MANIFEST).read_text())
+    manifest["format_version"] = 99
+    (built / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(IndexVersionError, match="format version 99, this program reads version 1"):
+        read_index(built)
+
+
+def test_other_model_is_refused(built: Path) -> None:
+    with pytest.raises(IndexVersionError, match="built with the model 'fake-encoder', not 'other'"):
+        read_index(built, expected_model="other")
+
+
+def test_rebuild_with_other_model_embeds_everything(built: Path) -> None:
+    class Other(FakeEncoder):
+        name = "other-fake"
+
+    encoder = Other()
+    report = build(built, encoder)
+    assert report.reused == 0 and report.embedded == report.vectors

@@ -1,0 +1,130 @@
+"""The HTTP API with the real model over the small test glossary: status codes and shapes."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator
+
+import pytest
+from conftest import serve_in_thread
+from fastapi.testclient import TestClient
+
+from search_api.app import create_app
+from search_api.searcher import Searcher
+from search_api.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def client(mini_searcher: Searcher) -> Iterator[TestClient]:
+    app = create_app(Settings(cors_origins=["https://help.example"]), searcher=mini_searcher)
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def error(response: object, status: int) -> str:
+    assert response.status_code == status, response.text  # type: ignore[attr-defined]
+    body = response.json()  # type: ignore[attr-defined]
+    assert set(body) == {"error"} and set(body["error"]) == {"status", "code", "message"}
+    assert body["error"]["status"] == status
+    return str(body["error"]["message"])
+
+
+def test_search_answers_with_hits_and_inference(client: TestClient) -> None:
+    response = client.get("/search", params={"q": "what happens when a model makes predictions?", "k": 3})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"query", "hits", "did_you_mean", "inference"}
+    assert body["query"] == "what happens when a model makes predictions?"
+    assert body["hits"][0]["id"] == "inference"
+    assert len(body["hits"]) <= 3
+    hit = body["hits"][0]
+    assert set(hit) == {"id", "term", "score", "matched_field", "snippet", "definition", "category", "signals"}
+    assert hit["term"] == "Inference" and hit["snippet"] and set(hit["signals"]) == {"dense", "lexical", "name"}
+    assert body["inference"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert body["inference"]["embed_ms"] > 0 and body["inference"]["search_ms"] > 0
+
+
+def test_search_by_alias_reports_the_alias(client: TestClient) -> None:
+    hit = client.get("/search", params={"q": "backprop"}).json()["hits"][0]
+    assert (hit["id"], hit["matched_field"], hit["signals"]["name"]) == ("backpropagation", "alias", pytest.approx(1.0))
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"q": ""}, "the query is empty"),
+        ({"q": "   "}, "the query is empty"),
+        ({}, "the query parameter 'q' is required"),
+        ({"q": "x" * 501}, "the query is 501 characters long; the maximum is 500"),
+        ({"q": "x" * 5000}, "the query is 5000 characters long; the maximum is 500"),
+        ({"q": "dropout", "k": 0}, "k: Input should be greater than or equal to 1"),
+        ({"q": "dropout", "k": 51}, "k: Input should be less than or equal to 50"),
+        ({"q": "dropout", "k": "ten"}, "k: Input should be a valid integer"),
+    ],
+)
+def test_bad_search_input_is_a_422_with_one_error_shape(client: TestClient, params: dict[str, object], message: str) -> None:
+    assert message in error(client.get("/search", params=params), 422)
+
+
+def test_suggest_matches_prefixes_and_typos_without_the_model(client: TestClient) -> None:
+    body = client.get("/suggest", params={"q": "over"}).json()
+    assert body == {"query": "over", "suggestions": [{"id": "overfitting", "term": "Overfitting", "matched": "overfit"}]}
+    typo = client.get("/suggest", params={"q": "tokenizaton"}).json()["suggestions"]
+    assert typo[0]["id"] == "tokenization"
+    assert client.get("/suggest", params={"q": " "}).json()["suggestions"] == []
+    assert "maximum is 500" in error(client.get("/suggest", params={"q": "y" * 600}), 422)
+
+
+def test_terms_lists_every_entry(client: TestClient) -> None:
+    terms = client.get("/terms").json()
+    assert len(terms) == 8
+    assert terms[0] == {"id": "inference", "term": "Inference", "aliases": ["model inference"], "category": "Foundations"}
+
+
+def test_term_returns_the_full_entry_with_related_names(client: TestClient) -> None:
+    entry = client.get("/terms/dropout").json()
+    assert entry["term"] == "Dropout" and entry["misconceptions"] and entry["analogy"].startswith("Like a team")
+    assert [r["id"] for r in entry["related"]] == ["overfitting", "training", "backpropagation"]
+    assert entry["related"][0]["term"] == "Overfitting"
+
+
+def test_unknown_term_and_route_are_404s(client: TestClient) -> None:
+    assert "no entry with id 'nope'" in error(client.get("/terms/nope"), 404)
+    error(client.get("/no-such-page"), 404)
+
+
+def test_health_and_openapi(client: TestClient) -> None:
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["entries"] == 8 and health["vectors"] == 56
+    spec = client.get("/openapi.json").json()
+    assert {"/search", "/suggest", "/terms", "/terms/{term_id}", "/health"} <= set(spec["paths"])
+    assert client.get("/docs").status_code == 200
+
+
+def test_cors_allows_configured_origin_only(client: TestClient) -> None:
+    allowed = client.get("/search", params={"q": "dropout"}, headers={"Origin": "https://help.example"})
+    assert allowed.headers["access-control-allow-origin"] == "https://help.example"
+    other = client.get("/search", params={"q": "dropout"}, headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_widget_and_demo_page_are_served(client: TestClient) -> None:
+    assert client.get("/widget.js").headers["content-type"].startswith("text/javascript")
+    assert client.get("/").headers["content-type"].startswith("text/html")
+
+
+def test_a_100_kb_query_over_real_http_gets_the_json_error(mini_searcher: Searcher) -> None:
+    server = serve_in_thread(mini_searcher)
+    live = next(server)
+    try:
+        host, port = live.url.removeprefix("http://").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        connection.request("GET", "/search?q=" + "x" * 100_000)
+        response = connection.getresponse()
+        body = json.loads(response.read())
+        connection.close()
+        assert response.status == 422
+        assert body["error"]["message"] == "the query is 100000 characters long; the maximum is 500"
+    finally:
+        server.close()
