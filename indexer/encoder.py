@@ -107,7 +107,11 @@ class SentenceTransformerEncoder:
         return np.ascontiguousarray(np.vstack(batches))
 
 
-@lru_cache(maxsize=4)
 def load_encoder(model_name: str = DEFAULT_MODEL, threads: int | None = None) -> SentenceTransformerEncoder:
     """The encoder for a model name, loaded once per process."""
+    return _cached_encoder(model_name, threads)
+
+
+@lru_cache(maxsize=4)
+def _cached_encoder(model_name: str, threads: int | None) -> SentenceTransformerEncoder:
     return SentenceTransformerEncoder(model_name, threads)

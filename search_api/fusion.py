@@ -34,10 +34,10 @@ class FusionWeights:
     """
 
     dense: float = 1.0
-    lexical: float = 2.5
+    lexical: float = 3.0
     name: float = 0.6
     lexical_half: float = 16.0
-    floor: float = 0.65
+    floor: float = 0.85
 
     @classmethod
     def only(cls, signal: str) -> FusionWeights:

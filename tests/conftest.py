@@ -28,7 +28,7 @@ MINI = DATA / "mini.yaml"
 @pytest.fixture(scope="session")
 def encoder() -> SentenceTransformerEncoder:
     """The real default model, loaded once for the whole run."""
-    return load_encoder(DEFAULT_MODEL, threads=None)
+    return load_encoder(DEFAULT_MODEL)
 
 
 def _build(source: Path, out: Path, encoder: SentenceTransformerEncoder, complete: bool) -> Path:

@@ -1,4 +1,4 @@
-"""Oracle: the dense signal (FAISS search, best field per entry) equals a brute-force numpy ranking."""
+"""Oracle: the dense signal (FAISS search, weighted best and second field per entry) equals brute-force numpy."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fakes import FakeEncoder
 
 from indexer.build import build_index
 from indexer.validation import load_glossary
-from search_api.fusion import FusionWeights, fuse, saturate
+from search_api.fusion import FIELD_WEIGHTS, SECOND_FIELD_SHARE, FusionWeights, fuse, saturate
 from search_api.searcher import Searcher
 
 MINI = Path(__file__).parent.parent / "data" / "mini.yaml"
@@ -26,10 +26,13 @@ def test_dense_scores_match_brute_force(tmp_path: Path) -> None:
         query = rng.standard_normal(encoder.dimension).astype(np.float32)
         query /= np.linalg.norm(query)
         dense, best_row = searcher._dense(query)
-        similarities = vectors @ query
+        weights = np.array([FIELD_WEIGHTS.get(row.field, 1.0) for row in searcher.index.rows])
+        similarities = (vectors @ query) * weights
         for position in range(len(searcher.entries)):
             rows = np.flatnonzero(owners == position)
-            assert np.isclose(dense[position], similarities[rows].max(), atol=1e-6)
+            best, second = np.sort(similarities[rows])[::-1][:2]
+            expected = (1 - SECOND_FIELD_SHARE) * best + SECOND_FIELD_SHARE * second
+            assert np.isclose(dense[position], expected, atol=1e-6)
             assert best_row[position] == rows[np.argmax(similarities[rows])]
 
 

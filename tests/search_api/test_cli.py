@@ -1,0 +1,77 @@
+"""The `glossary` command, driven through Typer's CliRunner with the real model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from indexer.storage import VECTORS
+from search_api.cli import app
+
+MINI = Path(__file__).parent.parent / "data" / "mini.yaml"
+runner = CliRunner()
+
+
+def test_validate_bundled_glossary_passes() -> None:
+    result = runner.invoke(app, ["validate"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("OK: ") and " entries in " in result.stdout
+
+
+def test_validate_reports_every_problem_and_exits_1(tmp_path: Path) -> None:
+    source = tmp_path / "bad.yaml"
+    source.write_text("- {id: a, term: A}\n- {id: b, term: B, definition: B., related: [zzz]}\n")
+    result = runner.invoke(app, ["validate", str(source)])
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        f"{source}:1: entry 'a': field 'definition': required field is missing",
+        f"{source}:2: entry 'b': field 'related': unknown related id 'zzz'",
+    ]
+    assert "2 problem(s) found." in result.stderr
+
+
+def test_index_then_search_as_text_and_json(tmp_path: Path, encoder: object) -> None:
+    out = tmp_path / "index"
+    first = runner.invoke(app, ["index", str(MINI), "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    assert "Indexed 8 entries as 56 vectors" in first.stdout and "embedded 56 texts" in first.stdout
+    again = runner.invoke(app, ["index", str(MINI), "--out", str(out)])
+    assert "(up to date)" in again.stdout
+
+    text = runner.invoke(app, ["search", "what happens when a model makes predictions?", "--index", str(out), "--k", "2"])
+    assert text.exit_code == 0, text.output
+    assert text.stdout.startswith("1. Inference  [inference]  score ")
+
+    raw = runner.invoke(app, ["search", "backprop", "--index", str(out), "--json"])
+    payload = json.loads(raw.stdout)
+    assert payload["query"] == "backprop" and payload["hits"][0]["id"] == "backpropagation"
+    assert set(payload["hits"][0]) >= {"id", "term", "score", "matched_field", "snippet", "definition"}
+
+
+def test_search_and_serve_refuse_a_missing_index(tmp_path: Path) -> None:
+    for command in (["search", "dropout"], ["serve"]):
+        result = runner.invoke(app, [*command, "--index", str(tmp_path / "none")])
+        assert result.exit_code == 1
+        assert f"error: no index at {tmp_path / 'none'}; build one with: glossary index --out" in result.stderr
+
+
+def test_search_refuses_a_damaged_index(tmp_path: Path, mini_index: Path) -> None:
+    damaged = tmp_path / "index"
+    shutil.copytree(mini_index, damaged)
+    (damaged / VECTORS).write_bytes((damaged / VECTORS).read_bytes()[:100])
+    result = runner.invoke(app, ["search", "dropout", "--index", str(damaged)])
+    assert result.exit_code == 1
+    assert "does not match its checksum" in result.stderr and "rebuild it with: glossary index" in result.stderr
+
+
+def test_search_rejects_an_empty_query(mini_index: Path) -> None:
+    result = runner.invoke(app, ["search", "  ", "--index", str(mini_index)])
+    assert result.exit_code == 1 and "the query is empty" in result.stderr
+
+
+def test_search_with_no_answer_says_so(mini_index: Path) -> None:
+    result = runner.invoke(app, ["search", "zzqx vvbn", "--index", str(mini_index)])
+    assert result.exit_code == 0 and result.stdout.startswith("No entry answers 'zzqx vvbn'.")

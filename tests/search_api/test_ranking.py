@@ -1,0 +1,72 @@
+"""Real questions against the bundled glossary with the real model, and the quality targets."""
+
+from __future__ import annotations
+
+import pytest
+
+from indexer.paths import BUNDLED_QUERIES
+from search_api.evaluation import KINDS, Report, evaluate, load_queries
+from search_api.searcher import Searcher
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("what happens when a model makes predictions?", "inference"),
+        ("backpropogation", "backpropagation"),
+        ("inferance", "inference"),
+        ("embeding", "embedding"),
+        ("RAG", "retrieval-augmented-generation"),
+        ("what does RLHF stand for", "reinforcement-learning-from-human-feedback"),
+        ("CNN", "convolutional-neural-network"),
+        ("regularisation", "regularization"),
+        ("my model memorised the training data and fails on new data", "overfitting"),
+        ("making a big model smaller by training a small one to copy it", "distillation"),
+    ],
+)
+def test_golden_queries_rank_their_entry_first(bundled_searcher: Searcher, query: str, expected: str) -> None:
+    assert bundled_searcher.search(query, k=5)[0].id == expected
+
+
+def test_typo_hit_explains_itself_and_offers_the_name(bundled_searcher: Searcher) -> None:
+    answer = bundled_searcher.answer("backpropogation", k=3)
+    hit = answer.hits[0]
+    assert (hit.matched_field, answer.did_you_mean) == ("term", "backpropagation")
+    assert hit.signals["name"] > 0.8 and hit.snippet == hit.definition[: len(hit.snippet)].rstrip("…")
+
+
+def test_paraphrase_hit_names_the_field_it_matched(bundled_searcher: Searcher) -> None:
+    hit = bundled_searcher.search("what happens when a model makes predictions?", k=1)[0]
+    assert hit.matched_field in {"definition", "plain_english", "analogy", "example", "usage", "misconceptions"}
+    assert hit.signals["dense"] > 0.3 and hit.snippet
+
+
+@pytest.mark.parametrize(
+    "query", ["asdfgh qwerty", "what will the weather be in Paris tomorrow", "how do I bake sourdough bread"]
+)
+def test_questions_the_glossary_cannot_answer_get_no_hits(bundled_searcher: Searcher, query: str) -> None:
+    assert bundled_searcher.search(query, k=10) == []
+
+
+@pytest.fixture(scope="module")
+def report(bundled_searcher: Searcher) -> Report:
+    return evaluate(bundled_searcher, load_queries(BUNDLED_QUERIES, set(bundled_searcher.by_id)))
+
+
+def test_quality_targets_hold(report: Report) -> None:
+    """Pinned just below what the ranker reaches (README, Ranking), so a regression fails CI."""
+    full = report.scores["full"]
+    assert full["overall"]["recall@1"] >= 0.86
+    assert full["overall"]["mrr@10"] >= 0.905
+    assert full["typo"]["recall@1"] >= 0.97
+    assert full["acronym"]["recall@1"] >= 0.96
+    assert full["lookup"]["recall@1"] >= 0.99
+    assert full["paraphrase"]["recall@1"] >= 0.79
+    assert report.rejected["full"] >= 0.92
+
+
+def test_fusion_beats_every_single_signal_on_every_kind(report: Report) -> None:
+    for kind in KINDS:
+        for metric in ("recall@1", "mrr@10"):
+            best_single = max(report.scores[s][kind][metric] for s in ("dense", "lexical", "name"))
+            assert report.scores["full"][kind][metric] >= best_single, (kind, metric)
