@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from indexer.encoder import Encoder, Vectors
-from indexer.errors import IndexError_
+from indexer.errors import UnusableIndexError
 from indexer.lexical import build_lexical
 from indexer.schema import Entry
-from indexer.storage import Manifest, Row, StoredIndex, read_index, write_index
+from indexer.storage import Row, StoredIndex, read_index, write_index
 from indexer.texts import EMBEDDED_FIELDS, embedding_texts
 
 ProgressStart = Callable[[int], Callable[[int], None]]
@@ -51,7 +51,7 @@ def _previous(out: Path, model: str) -> StoredIndex | None:
     """The index already at `out`, when it is readable and made with the same model."""
     try:
         return read_index(out, expected_model=model)
-    except IndexError_:
+    except UnusableIndexError:
         return None
 
 
@@ -110,11 +110,7 @@ def _reusable_rows(previous: StoredIndex | None, entries: list[Entry], model: st
         return {}
     old_prints: dict[str, str] = previous.manifest.entry_fingerprints
     unchanged = {e.id for e in entries if old_prints.get(e.id) == entry_fingerprint(e, model)}
-    return {
-        (row.entry_id, row.field): number
-        for number, row in enumerate(previous.rows)
-        if row.entry_id in unchanged
-    }
+    return {(row.entry_id, row.field): number for number, row in enumerate(previous.rows) if row.entry_id in unchanged}
 
 
 def _embed(texts: list[str], encoder: Callable[[], Encoder], progress: ProgressStart | None) -> Vectors | None:

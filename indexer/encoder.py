@@ -57,7 +57,7 @@ def _quiet_transformers() -> None:
         from transformers.utils import logging as transformers_logging
     except ImportError:  # pragma: no cover - a dependency of sentence-transformers
         return
-    transformers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
 
 class SentenceTransformerEncoder:
@@ -74,7 +74,7 @@ class SentenceTransformerEncoder:
         _quiet_transformers()
         try:
             self._model = SentenceTransformer(resolve_model_path(model_name))
-        except Exception as exc:  # noqa: BLE001 - many libraries raise many things here
+        except Exception as exc:
             raise ModelLoadError(
                 f"cannot load the model {model_name!r} offline ({exc.__class__.__name__}: {exc}). "
                 "Give the path of a local sentence-transformers model directory, "

@@ -6,7 +6,7 @@ JSON error body.
     GlossaryError
     ├── CorpusError            a glossary file cannot be read or is invalid
     │   └── CorpusValidationError   carries every Problem found
-    ├── IndexError_            an index directory cannot be used
+    ├── UnusableIndexError            an index directory cannot be used
     │   ├── IndexMissingError      nothing built at that path
     │   ├── IndexDamagedError      missing file, truncated file or checksum mismatch
     │   └── IndexVersionError      other format version or other model than expected
@@ -57,19 +57,19 @@ class CorpusValidationError(CorpusError):
         super().__init__(f"{count} {noun} in the glossary:\n" + "\n".join(map(str, problems)))
 
 
-class IndexError_(GlossaryError):  # noqa: N801 - avoid shadowing the builtin IndexError
+class UnusableIndexError(GlossaryError):
     """An index directory cannot be used."""
 
 
-class IndexMissingError(IndexError_):
+class IndexMissingError(UnusableIndexError):
     """No index has been built at the given path."""
 
 
-class IndexDamagedError(IndexError_):
+class IndexDamagedError(UnusableIndexError):
     """The index is incomplete or its files do not match their checksums."""
 
 
-class IndexVersionError(IndexError_):
+class IndexVersionError(UnusableIndexError):
     """The index was written by another format version or with another model."""
 
 

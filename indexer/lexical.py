@@ -11,7 +11,6 @@ from bm25s.stopwords import STOPWORDS_EN_PLUS
 from indexer.schema import Entry
 from indexer.texts import lexical_document
 
-
 # English stop words including question words ("what", "how"), which carry no topic.
 _STOPWORDS = sorted(STOPWORDS_EN_PLUS)
 
@@ -23,9 +22,7 @@ def _stemmer() -> Stemmer.Stemmer:
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased, stop-word-free, stemmed tokens (the same for documents and queries)."""
-    tokens = bm25s.tokenize(
-        text, stopwords=_STOPWORDS, stemmer=_stemmer(), return_ids=False, show_progress=False
-    )
+    tokens = bm25s.tokenize(text, stopwords=_STOPWORDS, stemmer=_stemmer(), return_ids=False, show_progress=False)
     return list(tokens[0]) if tokens else []
 
 

@@ -56,9 +56,7 @@ def source_files(source: Path) -> list[Path]:
             raise CorpusError(f"{source}: no {', '.join(SUFFIXES)} files in this directory")
         return files
     if source.suffix not in SUFFIXES:
-        raise CorpusError(
-            f"{source}: unsupported file type {source.suffix!r}; use {', '.join(SUFFIXES)}"
-        )
+        raise CorpusError(f"{source}: unsupported file type {source.suffix!r}; use {', '.join(SUFFIXES)}")
     return [source]
 
 

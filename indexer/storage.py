@@ -136,9 +136,7 @@ def _write_files(
     _write_json(tmp / ROWS, [[row.entry_id, row.field] for row in rows])
     _write_json(tmp / ENTRIES, [entry.model_dump(mode="json") for entry in entries])
     lexical.save(str(tmp / LEXICAL), show_progress=False)
-    checksums = {
-        str(file.relative_to(tmp)): sha256_file(file) for file in sorted(tmp.rglob("*")) if file.is_file()
-    }
+    checksums = {str(file.relative_to(tmp)): sha256_file(file) for file in sorted(tmp.rglob("*")) if file.is_file()}
     manifest = Manifest(format_version=FORMAT_VERSION, checksums=checksums, **manifest_fields)
     _write_json(tmp / MANIFEST, manifest.model_dump(mode="json"))
     for file in tmp.rglob("*"):
@@ -175,7 +173,9 @@ def read_manifest(path: Path) -> Manifest:
     try:
         manifest = Manifest.model_validate_json(file.read_bytes())
     except (ValidationError, ValueError) as exc:
-        raise IndexDamagedError(f"the manifest of {path} is damaged ({exc.__class__.__name__}); {rebuild_hint(path)}") from exc
+        raise IndexDamagedError(
+            f"the manifest of {path} is damaged ({exc.__class__.__name__}); {rebuild_hint(path)}"
+        ) from exc
     if manifest.format_version != FORMAT_VERSION:
         raise IndexVersionError(
             f"the index at {path} has format version {manifest.format_version}, "

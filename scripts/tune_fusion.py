@@ -16,14 +16,12 @@ import hashlib
 import itertools
 from pathlib import Path
 
-import numpy as np
-
 from indexer.paths import BUNDLED_QUERIES, default_index_dir
 from search_api.evaluation import EvalQuery, load_queries
 from search_api.fusion import FusionWeights, fuse, visible
 from search_api.searcher import Searcher
 
-GRID = {"lexical": [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0], "name": [0.2, 0.4, 0.6, 0.8], "lexical_half": [4.0, 8.0, 16.0]}
+GRID = {"lexical": [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0], "name": [0.2, 0.4, 0.6, 0.8], "lexical_half": [0.75, 1.5, 2.9]}
 FLOORS = [round(0.4 + 0.05 * i, 2) for i in range(19)]  # 0.40 .. 1.30
 NONE_TARGET = 0.9
 
@@ -32,13 +30,15 @@ def is_dev(query: EvalQuery) -> bool:
     return int(hashlib.sha256(query.query.encode()).hexdigest(), 16) % 2 == 0
 
 
-def score(searcher: Searcher, signals: list, queries: list[EvalQuery], weights: FusionWeights) -> dict[float, tuple[float, float, float]]:  # type: ignore[type-arg]
+def score(
+    searcher: Searcher, signals: list, queries: list[EvalQuery], weights: FusionWeights
+) -> dict[float, tuple[float, float, float]]:  # type: ignore[type-arg]
     """Per floor: (Recall@1, MRR@10) over answerable queries, share of `none` queries with no hits."""
     totals = {float(f): [0.0, 0.0, 0.0] for f in FLOORS}
     answerable = sum(q.expected is not None for q in queries)
     none = len(queries) - answerable
     for query, found in zip(queries, signals, strict=True):
-        fused = fuse(found.dense, found.lexical, found.name, weights)
+        fused = fuse(found.dense, found.lexical, found.name, weights, searcher.lexical_unit)
         for floor, total in totals.items():
             shown = visible(fused, found.name, FusionWeights(**{**vars(weights), "floor": floor}))
             if query.expected is None:

@@ -57,9 +57,7 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
         lifespan=lifespan,
         responses=ERRORS,
     )
-    app.add_middleware(
-        CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"], allow_headers=["*"]
-    )
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"], allow_headers=["*"])
     install_error_handlers(app)
     _add_routes(app)
     _add_pages(app)
@@ -115,8 +113,13 @@ def _add_routes(app: FastAPI) -> None:
     def health(searcher: SearcherDep) -> HealthPublic:
         """The service is up and serving this index."""
         manifest = searcher.index.manifest
-        return HealthPublic(status="ok", model=manifest.model, entries=manifest.entries,
-                            vectors=manifest.vectors, built_at=manifest.built_at)
+        return HealthPublic(
+            status="ok",
+            model=manifest.model,
+            entries=manifest.entries,
+            vectors=manifest.vectors,
+            built_at=manifest.built_at,
+        )
 
 
 def _static(name: str) -> str:
@@ -130,5 +133,8 @@ def _add_pages(app: FastAPI) -> None:
 
     @app.get("/widget.js", include_in_schema=False)
     def widget() -> Response:
-        return Response(_static("widget.js"), media_type="text/javascript; charset=utf-8",
-                        headers={"Cache-Control": "public, max-age=300"})
+        return Response(
+            _static("widget.js"),
+            media_type="text/javascript; charset=utf-8",
+            headers={"Cache-Control": "public, max-age=300"},
+        )

@@ -31,7 +31,8 @@ SourceArg = Annotated[
     Path | None, typer.Argument(help="Glossary file or directory (YAML, JSONL, CSV). Default: the bundled glossary.")
 ]
 IndexOpt = Annotated[
-    Path | None, typer.Option("--index", envvar="GLOSSARY_INDEX", help="Index directory. Default: .index/ in the project.")
+    Path | None,
+    typer.Option("--index", envvar="GLOSSARY_INDEX", help="Index directory. Default: .index/ in the project."),
 ]
 
 
@@ -54,7 +55,8 @@ def domain_errors() -> Iterator[None]:
 def validate(
     source: SourceArg = None,
     complete: Annotated[
-        bool | None, typer.Option("--complete/--partial", help="Demand every field (default: only for the bundled glossary).")
+        bool | None,
+        typer.Option("--complete/--partial", help="Demand every field (default: only for the bundled glossary)."),
     ] = None,
 ) -> None:
     """Check a glossary and report every problem with its file, line, entry and field.
@@ -87,8 +89,12 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[int], Callable[[int], Non
 @app.command()
 def index(
     source: SourceArg = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", envvar="GLOSSARY_INDEX", help="Index directory to write.")] = None,
-    model: Annotated[str, typer.Option(envvar="GLOSSARY_MODEL", help="sentence-transformers model name or local path.")] = DEFAULT_MODEL,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", envvar="GLOSSARY_INDEX", help="Index directory to write.")
+    ] = None,
+    model: Annotated[
+        str, typer.Option(envvar="GLOSSARY_MODEL", help="sentence-transformers model name or local path.")
+    ] = DEFAULT_MODEL,
 ) -> None:
     """Embed a glossary into an index directory; unchanged entries are not embedded again.
 
@@ -126,7 +132,11 @@ def search(
     with domain_errors():
         answer = Searcher.load(index_dir or default_index_dir()).answer(query, k)
     if as_json:
-        payload = {"query": answer.query, "hits": [asdict(hit) for hit in answer.hits], "did_you_mean": answer.did_you_mean}
+        payload = {
+            "query": answer.query,
+            "hits": [asdict(hit) for hit in answer.hits],
+            "did_you_mean": answer.did_you_mean,
+        }
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
         return
     if not answer.hits:
@@ -157,7 +167,9 @@ def serve(
     settings = Settings(index=index_dir or default_index_dir(), host=host, port=port)
     with domain_errors():
         searcher = Searcher.load(settings.index, threads=settings.threads)
-    err.print(f"serving {settings.index} ({searcher.index.manifest.entries} entries) on http://{host}:{port}/", markup=False)
+    err.print(
+        f"serving {settings.index} ({searcher.index.manifest.entries} entries) on http://{host}:{port}/", markup=False
+    )
     uvicorn.Server(uvicorn_config(create_app(settings, searcher), host, port)).run()
 
 

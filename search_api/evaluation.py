@@ -116,7 +116,7 @@ def evaluate(searcher: Searcher, queries: list[EvalQuery], weights: FusionWeight
             QueryResult(q, [h.id for h in searcher.rank(q.query, vector, DEPTH, ranker_weights)[0]])
             for q, vector in zip(queries, vectors, strict=True)
         ]
-    counts = defaultdict(int)
+    counts: dict[str, int] = defaultdict(int)
     for q in queries:
         counts[q.kind] += 1
     scores = {name: _average(rows) for name, rows in results.items()}

@@ -1,14 +1,18 @@
 """Fusing the three signals into one score per entry.
 
-    fused = w_dense * cosine + w_lexical * bm25 / (bm25 + lexical_half) + w_name * name
+    fused = w_dense * cosine + w_lexical * b / (b + lexical_half) + w_name * name,
+    b = bm25 / max_idf(number of entries)
 
 Each term is on an absolute scale (no per-query normalisation), so the fused score
 means the same thing for every query and a fixed relevance floor can drop hits that
-nothing supports: gibberish, or questions the glossary cannot answer.
+nothing supports: gibberish, or questions the glossary cannot answer. BM25 grows with the
+log of the corpus size (through IDF), so it is measured in units of the corpus's largest
+IDF: the same floor then suits an 8-entry glossary and a 361-entry one.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +40,7 @@ class FusionWeights:
     dense: float = 1.0
     lexical: float = 3.0
     name: float = 0.6
-    lexical_half: float = 16.0
+    lexical_half: float = 2.9
     floor: float = 0.85
 
     @classmethod
@@ -59,12 +63,19 @@ def saturate(bm25: Scores, half: float) -> Scores:
     return (bm25 / (bm25 + half)).astype(np.float32)
 
 
-def fuse(dense: Scores, lexical: Scores, name: Scores, weights: FusionWeights) -> Scores:
-    """The fused score of every entry (arrays indexed by entry position)."""
-    fused = weights.dense * dense + weights.lexical * saturate(lexical, weights.lexical_half) + weights.name * name
-    return fused.astype(np.float32)
+def max_idf(entries: int) -> float:
+    """The largest IDF BM25 can give in a corpus of this size (a term found in one entry)."""
+    return math.log(1 + (entries - 0.5) / 1.5)
+
+
+def fuse(dense: Scores, lexical: Scores, name: Scores, weights: FusionWeights, lexical_unit: float = 1.0) -> Scores:
+    """The fused score of every entry (arrays indexed by entry position); BM25 is divided by `lexical_unit`."""
+    bm25 = saturate(lexical / lexical_unit, weights.lexical_half)
+    fused: Scores = (weights.dense * dense + weights.lexical * bm25 + weights.name * name).astype(np.float32)
+    return fused
 
 
 def visible(fused: Scores, name: Scores, weights: FusionWeights) -> npt.NDArray[np.bool_]:
     """Which entries may be shown: fused score at the floor or above, or a strong name match."""
-    return (fused >= weights.floor) | (name >= NAME_EVIDENCE)
+    shown: npt.NDArray[np.bool_] = (fused >= weights.floor) | (name >= NAME_EVIDENCE)
+    return shown

@@ -15,8 +15,21 @@ from indexer.schema import Entry
 
 # Stop words plus the words people wrap around a name in a help box ("what does X stand for").
 _STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | {
-    "mean", "meaning", "means", "define", "definition", "explain", "stand", "stands", "abbreviation",
-    "acronym", "short", "term", "called", "tell", "please",
+    "mean",
+    "meaning",
+    "means",
+    "define",
+    "definition",
+    "explain",
+    "stand",
+    "stands",
+    "abbreviation",
+    "acronym",
+    "short",
+    "term",
+    "called",
+    "tell",
+    "please",
 }
 FUZZY_CUTOFF = 84.0  # rapidfuzz ratio (0-100) below which two names are not a typo of each other
 MIN_FUZZY_LENGTH = 4  # shorter strings match too many names by accident

@@ -13,7 +13,9 @@ class HitPublic(BaseModel):
     snippet: str = Field(description="A short piece of the matched text.")
     definition: str
     category: str | None
-    signals: dict[str, float] = Field(description="Each signal's own score: dense (cosine), lexical (BM25), name (0-1).")
+    signals: dict[str, float] = Field(
+        description="Each signal's own score: dense (cosine), lexical (BM25), name (0-1)."
+    )
 
 
 class InferencePublic(BaseModel):

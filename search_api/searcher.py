@@ -15,7 +15,7 @@ from indexer.lexical import tokenize
 from indexer.schema import Entry
 from indexer.storage import StoredIndex, read_index
 from indexer.texts import field_text
-from search_api.fusion import FIELD_WEIGHTS, SECOND_FIELD_SHARE, FusionWeights, Scores, fuse, visible
+from search_api.fusion import FIELD_WEIGHTS, SECOND_FIELD_SHARE, FusionWeights, Scores, fuse, max_idf, visible
 from search_api.hits import Answer, Hit
 from search_api.names import NameIndex, NameMatch
 from search_api.snippets import shorten, snippet
@@ -55,10 +55,14 @@ class Searcher:
         self._row_field = [row.field for row in index.rows]
         self._row_weight = np.array([FIELD_WEIGHTS.get(f, 1.0) for f in self._row_field], dtype=np.float32)
         self.names = NameIndex(self.entries)
+        self.lexical_unit = max_idf(len(self.entries))
 
     @classmethod
     def load(
-        cls, path: str | Path, encoder: Encoder | None = None, weights: FusionWeights | None = None,
+        cls,
+        path: str | Path,
+        encoder: Encoder | None = None,
+        weights: FusionWeights | None = None,
         threads: int | None = None,
     ) -> Searcher:
         """Read and verify the index at `path`; load its model (once per process) unless given one."""
@@ -103,7 +107,7 @@ class Searcher:
     ) -> tuple[list[Hit], dict[str, NameMatch]]:
         """Rank entries for a query whose vector is already known (evaluation embeds in batches)."""
         found = self.signals(query, vector)
-        fused = fuse(found.dense, found.lexical, found.name, weights)
+        fused = fuse(found.dense, found.lexical, found.name, weights, self.lexical_unit)
         shown = visible(fused, found.name, weights)
         order = [p for p in np.argsort(-fused, kind="stable") if shown[p]][:k]
         hits = []

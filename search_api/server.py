@@ -13,6 +13,10 @@ MAX_REQUEST_HEAD_BYTES = 1024 * 1024
 
 def uvicorn_config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", http="h11",
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        http="h11",
         h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
     )

@@ -20,7 +20,8 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `glossary serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `glossary serve` listens on.")
     cors_origins: list[str] = Field(
-        default=["*"], description='Origins allowed to call the read-only API from a browser, as JSON: ["https://a.example"].'
+        default=["*"],
+        description='Origins allowed to call the read-only API from a browser, as JSON: ["https://a.example"].',
     )
     threads: int = Field(1, ge=1, description="Torch threads per process for embedding queries.")
 

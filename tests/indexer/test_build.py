@@ -33,7 +33,15 @@ def test_build_writes_one_row_per_field_text(tmp_path: Path) -> None:
     expected_rows = sum(len(embedding_texts(e)) for e in entries)
     assert (report.entries, report.vectors, report.embedded, report.reused) == (8, expected_rows, expected_rows, 0)
     stored = read_index(tmp_path / "index", expected_model=encoder.name)
-    assert {row.field for row in stored.rows} == {"term", "definition", "plain_english", "analogy", "example", "usage", "misconceptions"}
+    assert {row.field for row in stored.rows} == {
+        "term",
+        "definition",
+        "plain_english",
+        "analogy",
+        "example",
+        "usage",
+        "misconceptions",
+    }
     assert stored.manifest.entries == 8 and stored.vectors.ntotal == expected_rows
     assert [e.id for e in stored.entries] == [e.id for e in entries]
 
@@ -65,7 +73,9 @@ def test_editing_one_entry_reembeds_only_that_entry(tmp_path: Path) -> None:
 def test_editing_only_related_rewrites_without_embedding(tmp_path: Path) -> None:
     build(tmp_path / "index", FakeEncoder())
     edited = tmp_path / "edited.yaml"
-    edited.write_text(MINI.read_text().replace("related: [overfitting, training, backpropagation]", "related: [training]"))
+    edited.write_text(
+        MINI.read_text().replace("related: [overfitting, training, backpropagation]", "related: [training]")
+    )
     encoder = FakeEncoder()
     report = build(tmp_path / "index", encoder, edited)
     assert not report.up_to_date and encoder.calls == []
@@ -113,14 +123,16 @@ def built(tmp_path: Path) -> Path:
 def test_truncated_file_is_refused(built: Path) -> None:
     data = (built / VECTORS).read_bytes()
     (built / VECTORS).write_bytes(data[: len(data) // 2])
-    with pytest.raises(IndexDamagedError, match=r"vectors.faiss .* does not match its checksum .*rebuild it with: glossary index"):
+    with pytest.raises(
+        IndexDamagedError, match=r"vectors.faiss .* does not match its checksum .*rebuild it with: glossary index"
+    ):
         read_index(built)
 
 
 def test_changed_entries_file_is_refused(built: Path) -> None:
     path = built / "entries.json"
     path.write_text(path.read_text().replace("Inference", "Inferenze"))
-    with pytest.raises(IndexDamagedError, match="entries.json"):
+    with pytest.raises(IndexDamagedError, match=r"entries\.json"):
         read_index(built)
 
 

@@ -73,7 +73,10 @@ def test_problems_across_files_are_all_reported(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text("- {id: 'Not A Slug', term: B, definition: B.}\n")
     with pytest.raises(CorpusValidationError) as caught:
         load_glossary(tmp_path)
-    assert [(p.file.rsplit("/", 1)[-1], p.field) for p in caught.value.problems] == [("a.yaml", "definition"), ("b.yaml", "id")]
+    assert [(p.file.rsplit("/", 1)[-1], p.field) for p in caught.value.problems] == [
+        ("a.yaml", "definition"),
+        ("b.yaml", "id"),
+    ]
 
 
 def test_complete_mode_demands_every_field_and_bounds(tmp_path: Path) -> None:
@@ -86,7 +89,9 @@ def test_complete_mode_demands_every_field_and_bounds(tmp_path: Path) -> None:
 
 def test_jsonl_with_derived_ids(tmp_path: Path) -> None:
     path = tmp_path / "g.jsonl"
-    path.write_text('{"term": "Bayes\' theorem", "definition": "A rule."}\n\n{"term": "Prior", "definition": "A belief."}\n')
+    path.write_text(
+        '{"term": "Bayes\' theorem", "definition": "A rule."}\n\n{"term": "Prior", "definition": "A belief."}\n'
+    )
     assert [e.id for e in load_glossary(path)] == ["bayes-theorem", "prior"]
 
 
@@ -114,7 +119,9 @@ def test_unreadable_sources(tmp_path: Path) -> None:
     with pytest.raises(CorpusError, match="no such file"):
         load_glossary(tmp_path / "missing.yaml")
     (tmp_path / "g.txt").write_text("x")
-    with pytest.raises(CorpusError, match="unsupported file type '.txt'"):
+    with pytest.raises(CorpusError, match=r"unsupported file type '\.txt'"):
         load_glossary(tmp_path / "g.txt")
     (tmp_path / "empty.yaml").write_text("")
-    assert problems(tmp_path, "empty.yaml", "") == [f"{tmp_path}/empty.yaml: no entries found; a glossary needs at least one"]
+    assert problems(tmp_path, "empty.yaml", "") == [
+        f"{tmp_path}/empty.yaml: no entries found; a glossary needs at least one"
+    ]

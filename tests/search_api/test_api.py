@@ -63,13 +63,18 @@ def test_search_by_alias_reports_the_alias(client: TestClient) -> None:
         ({"q": "dropout", "k": "ten"}, "k: Input should be a valid integer"),
     ],
 )
-def test_bad_search_input_is_a_422_with_one_error_shape(client: TestClient, params: dict[str, object], message: str) -> None:
+def test_bad_search_input_is_a_422_with_one_error_shape(
+    client: TestClient, params: dict[str, object], message: str
+) -> None:
     assert message in error(client.get("/search", params=params), 422)
 
 
 def test_suggest_matches_prefixes_and_typos_without_the_model(client: TestClient) -> None:
     body = client.get("/suggest", params={"q": "over"}).json()
-    assert body == {"query": "over", "suggestions": [{"id": "overfitting", "term": "Overfitting", "matched": "overfit"}]}
+    assert body == {
+        "query": "over",
+        "suggestions": [{"id": "overfitting", "term": "Overfitting", "matched": "overfit"}],
+    }
     typo = client.get("/suggest", params={"q": "tokenizaton"}).json()["suggestions"]
     assert typo[0]["id"] == "tokenization"
     assert client.get("/suggest", params={"q": " "}).json()["suggestions"] == []
@@ -79,7 +84,12 @@ def test_suggest_matches_prefixes_and_typos_without_the_model(client: TestClient
 def test_terms_lists_every_entry(client: TestClient) -> None:
     terms = client.get("/terms").json()
     assert len(terms) == 8
-    assert terms[0] == {"id": "inference", "term": "Inference", "aliases": ["model inference"], "category": "Foundations"}
+    assert terms[0] == {
+        "id": "inference",
+        "term": "Inference",
+        "aliases": ["model inference"],
+        "category": "Foundations",
+    }
 
 
 def test_term_returns_the_full_entry_with_related_names(client: TestClient) -> None:

@@ -41,7 +41,9 @@ def test_index_then_search_as_text_and_json(tmp_path: Path, encoder: object) -> 
     again = runner.invoke(app, ["index", str(MINI), "--out", str(out)])
     assert "(up to date)" in again.stdout
 
-    text = runner.invoke(app, ["search", "what happens when a model makes predictions?", "--index", str(out), "--k", "2"])
+    text = runner.invoke(
+        app, ["search", "what happens when a model makes predictions?", "--index", str(out), "--k", "2"]
+    )
     assert text.exit_code == 0, text.output
     assert text.stdout.startswith("1. Inference  [inference]  score ")
 

@@ -11,7 +11,16 @@ from ranx import evaluate as ranx_evaluate
 from indexer.errors import CorpusError
 from search_api.evaluation import DEPTH, load_queries, rank_metrics
 
-RANX_NAMES = {"recall@1": "recall@1", "recall@5": "recall@5", "mrr@10": "mrr@10", "ndcg@10": "ndcg@10", "ap@10": "map@10"}
+# ranx's numba kernels warn about an integer cast inside ranx itself.
+pytestmark = pytest.mark.filterwarnings("ignore:unsafe cast from uint64 to int64:Warning")
+
+RANX_NAMES = {
+    "recall@1": "recall@1",
+    "recall@5": "recall@5",
+    "mrr@10": "mrr@10",
+    "ndcg@10": "ndcg@10",
+    "ap@10": "map@10",
+}
 
 
 @pytest.mark.parametrize("rank", [1, 2, 3, 5, 6, 10, None])
