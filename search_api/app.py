@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import resources
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -122,8 +122,11 @@ def _add_routes(app: FastAPI) -> None:
         )
 
 
+STATIC = Path(__file__).resolve().parent / "static"
+
+
 def _static(name: str) -> str:
-    return resources.files("search_api").joinpath("static", name).read_text(encoding="utf-8")
+    return (STATIC / name).read_text(encoding="utf-8")
 
 
 def _add_pages(app: FastAPI) -> None:

@@ -22,8 +22,14 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
 HOSTILE = DATA / "hostile.yaml"
@@ -81,14 +87,14 @@ def other_origin(live_server: LiveServer) -> Iterator[str]:
     ).encode()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(html)))
             self.end_headers()
             self.wfile.write(html)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (the http.server API)
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
@@ -121,22 +127,25 @@ def test_question_on_demo_page_ranks_inference_first_and_shows_the_inference(
     expect(page.get_by_role("link", name="API documentation")).to_have_attribute("href", "/docs")
     box = search_box(page)
     expect(box).to_have_attribute("aria-autocomplete", "list")
+    expect(box).to_have_attribute("aria-expanded", "false")
+    expect(box).to_have_attribute("aria-controls", "gs-list")
+    expect(page.get_by_role("status")).to_have_attribute("aria-live", "polite")
     box.press_sequentially(QUESTION, delay=15)
 
     expect(page.get_by_role("listbox")).to_have_attribute("data-query", QUESTION)
     expect(options(page).first.locator(".term")).to_have_text("inference", ignore_case=True)
     expect(box).to_have_attribute("aria-expanded", "true")
+    expect(page.get_by_role("listbox")).to_have_attribute("id", "gs-list")
     expect(page.locator("#inference")).to_contain_text(live_server.searcher.model)
     expect(page.locator("#inference")).to_contain_text(" ms")
     expect(page.get_by_role("status")).to_contain_text("found")
 
 
-def test_keyboard_opens_an_entry_follows_a_related_term_and_escape_closes(
-    page: Page, live_server: LiveServer
-) -> None:
+def test_keyboard_opens_an_entry_follows_a_related_term_and_escape_closes(page: Page, live_server: LiveServer) -> None:
     page.goto(live_server.url + "/")
     box = search_box(page)
     box.press_sequentially("dropout", delay=15)
+    expect(page.get_by_role("listbox")).to_have_attribute("data-query", "dropout")
     expect(options(page).first.locator(".term")).to_have_text("dropout", ignore_case=True)
 
     box.press("ArrowDown")
@@ -186,10 +195,13 @@ def test_hostile_entry_text_shows_literally_and_runs_nothing(
 ) -> None:
     page.goto(hostile_server.url + "/")
     box = search_box(page)
-    box.fill("what does the onerror markup do?")
-    expect(options(page).filter(has_text=f"Hostile {PAYLOAD} markup")).to_be_visible()
+    box.fill(f"Hostile {PAYLOAD} markup")  # five words: a /search, found by its exact name
+    hit = options(page).first
+    expect(hit.locator(".term")).to_have_text(f"Hostile {PAYLOAD} markup")
+    expect(hit.locator(".text")).to_contain_text(f"Glossary text such as {PAYLOAD} that")
 
     box.fill("hostile")
+    expect(page.get_by_role("listbox")).to_have_attribute("data-query", "hostile")
     expect(options(page).first.locator(".term")).to_have_text(f"Hostile {PAYLOAD} markup")
     box.press("ArrowDown")
     box.press("Enter")
@@ -212,8 +224,7 @@ def test_hostile_entry_text_shows_literally_and_runs_nothing(
     page.wait_for_timeout(300)  # give anything that was (wrongly) parsed a moment to fire
 
     shadow_elements = page.evaluate(
-        "() => [...document.querySelector('glossary-search').shadowRoot.querySelectorAll('*')]"
-        ".map(e => e.localName)"
+        "() => [...document.querySelector('glossary-search').shadowRoot.querySelectorAll('*')].map(e => e.localName)"
     )
     assert not {"img", "svg", "script", "iframe", "a", "details", "b"} & set(shadow_elements)
     assert page.locator("glossary-search img").count() == 0
@@ -271,3 +282,21 @@ def test_slow_older_answer_does_not_overwrite_a_newer_one(page: Page, live_serve
     expect(listbox).to_have_attribute("data-query", second)
     assert options(page).locator(".term").all_inner_texts() == second_terms
     expect(page.locator("#inference")).to_contain_text(second)
+
+
+def test_no_hits_offers_the_did_you_mean_name_as_a_button(page: Page, live_server: LiveServer) -> None:
+    empty = {
+        "query": "dropotu",
+        "hits": [],
+        "did_you_mean": "dropout",
+        "inference": {"model": live_server.searcher.model, "embed_ms": 1.0, "search_ms": 0.1},
+    }
+    page.route(lambda url: "/search?q=dropotu" in url, lambda route: route.fulfill(json=empty))
+    page.goto(live_server.url + "/")
+    box = search_box(page)
+    box.fill("dropotu")
+    box.press("Enter")
+    expect(page.get_by_role("status")).to_have_text("No entry matches. Did you mean dropout?")
+    page.get_by_role("button", name="dropout", exact=True).click()
+    expect(box).to_have_value("dropout")
+    expect(options(page).first.locator(".term")).to_have_text("dropout", ignore_case=True)

