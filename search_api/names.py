@@ -80,6 +80,7 @@ class NameIndex:
         self._by_key: dict[str, list[Name]] = {}
         for n in self.names:
             self._by_key.setdefault(n.key, []).append(n)
+        self._longest = max((len(n.key.split()) for n in self.names), default=1)
 
     def match(self, query: str) -> dict[str, NameMatch]:
         """Entry id -> best name match for a query."""
@@ -97,12 +98,16 @@ class NameIndex:
 
     def _contained(self, key: str) -> list[NameMatch]:
         """Names that appear as whole words inside a longer query, scored by how much they cover."""
-        padded, words = f" {key} ", len(key.split())
+        words = key.split()
         matches = []
-        for n in self.names:
-            if n.key != key and len(n.key) >= 3 and f" {n.key} " in padded:
-                coverage = len(n.key.split()) / max(words, 1)
-                matches.append(NameMatch(n.entry_id, n.name, "contained", n.is_alias, CONTAINED_SCALE * coverage))
+        for size in range(1, min(len(words), self._longest) + 1):
+            for start in range(len(words) - size + 1):
+                phrase = " ".join(words[start : start + size])
+                if phrase == key or len(phrase) < 3:
+                    continue
+                coverage = size / len(words)
+                for n in self._by_key.get(phrase, []):
+                    matches.append(NameMatch(n.entry_id, n.name, "contained", n.is_alias, CONTAINED_SCALE * coverage))
         return matches
 
     def _fuzzy(self, content: str) -> list[NameMatch]:

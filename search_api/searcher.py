@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import faiss
 import numpy as np
 import numpy.typing as npt
 
@@ -54,6 +55,11 @@ class Searcher:
         self._row_entry = np.array([self._position[row.entry_id] for row in index.rows], dtype=np.int64)
         self._row_field = [row.field for row in index.rows]
         self._row_weight = np.array([FIELD_WEIGHTS.get(f, 1.0) for f in self._row_field], dtype=np.float32)
+        # Rows grouped by entry, so that per-entry maxima are one numpy reduction each.
+        self._grouped = np.argsort(self._row_entry, kind="stable")
+        group_entries, starts, sizes = np.unique(self._row_entry[self._grouped], return_index=True, return_counts=True)
+        self._group_entries, self._group_starts, self._group_sizes = group_entries, starts, sizes
+        faiss.omp_set_num_threads(1)  # a glossary-sized search gains nothing from more threads
         self.names = NameIndex(self.entries)
         self.lexical_unit = max_idf(len(self.entries))
 
@@ -109,7 +115,8 @@ class Searcher:
         found = self.signals(query, vector)
         fused = fuse(found.dense, found.lexical, found.name, weights, self.lexical_unit)
         shown = visible(fused, found.name, weights)
-        order = [p for p in np.argsort(-fused, kind="stable") if shown[p]][:k]
+        candidates = np.flatnonzero(shown)
+        order = candidates[np.argsort(-fused[candidates], kind="stable")[:k]]
         hits = []
         for position in order:
             scores = {"dense": found.dense[position], "lexical": found.lexical[position], "name": found.name[position]}
@@ -117,31 +124,34 @@ class Searcher:
             hits.append(self._hit(position, float(fused[position]), scores, found.best_row[position], match, query))
         return hits, found.matches
 
-    def _dense(self, vector: Scores) -> tuple[Scores, np.ndarray]:
+    def _dense(self, vector: Scores) -> tuple[Scores, npt.NDArray[np.int64]]:
         """Per entry: the weighted best and second-best field similarity mixed, and the best field's row."""
         count = min(self.index.vectors.ntotal, DENSE_CANDIDATES)
         scores, rows = self.index.vectors.search(vector.reshape(1, -1), count)
         keep = rows[0] >= 0
-        rows = rows[0][keep]
-        scores = scores[0][keep] * self._row_weight[rows]
-        entries = self._row_entry[rows]
-        order = np.lexsort((-scores, entries))  # by entry, best field first
-        entries, rows, scores = entries[order], rows[order], scores[order]
-        first = np.flatnonzero(np.r_[True, entries[1:] != entries[:-1]])
-        second = np.minimum(first + 1, len(entries) - 1)
-        second_ok = entries[second] == entries[first]
-        runner_up = np.where(second_ok, scores[second], scores[first])
+        similarity = np.full(len(self._row_field), -1.0, dtype=np.float32)  # rows not fetched rank last
+        similarity[rows[0][keep]] = scores[0][keep]
+        weighted = (similarity * self._row_weight)[self._grouped]  # rows grouped by entry
+        starts = self._group_starts
+        best = np.maximum.reduceat(weighted, starts)
+        is_best = weighted == np.repeat(best, self._group_sizes)
+        positions = np.arange(len(weighted))
+        best_at = np.minimum.reduceat(np.where(is_best, positions, len(weighted)), starts)
+        runner = weighted.copy()
+        runner[best_at] = -np.inf
+        second = np.maximum.reduceat(runner, starts)
+        second = np.where(np.isfinite(second), second, best)  # an entry with a single field
         dense = np.zeros(len(self.entries), dtype=np.float32)
         best_row = np.full(len(self.entries), -1, dtype=np.int64)
-        dense[entries[first]] = (1 - SECOND_FIELD_SHARE) * scores[first] + SECOND_FIELD_SHARE * runner_up
-        best_row[entries[first]] = rows[first]
+        dense[self._group_entries] = (1 - SECOND_FIELD_SHARE) * best + SECOND_FIELD_SHARE * second
+        best_row[self._group_entries] = self._grouped[best_at]
         return dense, best_row
 
     def _lexical(self, query: str) -> Scores:
         tokens = tokenize(query)
         if not tokens:
             return np.zeros(len(self.entries), dtype=np.float32)
-        return np.asarray(self.index.lexical.get_scores(tokens), dtype=np.float32)
+        return np.asarray(self.index.lexical.get_scores(list(tokens)), dtype=np.float32)
 
     def _hit(
         self, position: int, score: float, signals: dict[str, np.float32], row: int, match: NameMatch | None, query: str
