@@ -25,6 +25,7 @@ from search_api.schemas import (
 )
 from search_api.searcher import MAX_K, MAX_QUERY_CHARS, Searcher, check_query
 from search_api.settings import Settings, get_settings
+from search_api.snippets import shorten
 
 SUGGEST_MAX = 20
 ERRORS: dict[int | str, dict[str, object]] = {
@@ -92,7 +93,15 @@ def _add_routes(app: FastAPI) -> None:
         if q.strip():
             check_query(q, 1)
         names = searcher.names.suggest(q, limit)
-        suggestions = [SuggestionPublic(id=n.entry_id, term=n.term, matched=n.name) for n in names]
+        suggestions = [
+            SuggestionPublic(
+                id=n.entry_id,
+                term=n.term,
+                matched=n.name,
+                definition=shorten(searcher.by_id[n.entry_id].definition, 160),
+            )
+            for n in names
+        ]
         return SuggestPublic(query=q, suggestions=suggestions)
 
     @app.get("/terms", response_model=list[TermSummary], tags=["terms"])

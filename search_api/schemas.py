@@ -35,6 +35,7 @@ class SuggestionPublic(BaseModel):
     id: str
     term: str
     matched: str = Field(description="The name that matched: the term itself or one of its aliases.")
+    definition: str = Field(description="The start of the entry's definition, at most 160 characters.")
 
 
 class SuggestPublic(BaseModel):

@@ -157,7 +157,8 @@ button { font: inherit; cursor: pointer; }
           this.dispatchEvent(new CustomEvent("glossary-results", { detail: body, bubbles: true, composed: true }));
         } else {
           this.render(body.suggestions.map((s) => ({
-            id: s.id, term: s.term, field: s.matched === s.term ? "term" : "alias", text: s.matched === s.term ? "" : s.matched,
+            id: s.id, term: s.term, field: s.matched === s.term ? "term" : "alias",
+            text: s.matched === s.term ? s.definition : `${s.matched}: ${s.definition}`,
           })), q, null);
         }
       } catch (error) {

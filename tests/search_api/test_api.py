@@ -73,7 +73,15 @@ def test_suggest_matches_prefixes_and_typos_without_the_model(client: TestClient
     body = client.get("/suggest", params={"q": "over"}).json()
     assert body == {
         "query": "over",
-        "suggestions": [{"id": "overfitting", "term": "Overfitting", "matched": "overfit"}],
+        "suggestions": [
+            {
+                "id": "overfitting",
+                "term": "Overfitting",
+                "matched": "overfit",
+                "definition": "When a model fits the noise and quirks of its training data so closely that it performs "
+                "worse on new data.",
+            }
+        ],
     }
     typo = client.get("/suggest", params={"q": "tokenizaton"}).json()["suggestions"]
     assert typo[0]["id"] == "tokenization"
