@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -22,6 +23,7 @@ from indexer.encoder import DEFAULT_MODEL, load_encoder
 from indexer.errors import CorpusValidationError, GlossaryError
 from indexer.paths import BUNDLED_CORPUS, BUNDLED_QUERIES, default_index_dir
 from search_api.searcher import MAX_K
+from search_api.settings import Settings
 
 app = typer.Typer(help="Glossary Search: semantic search over definitions.", no_args_is_help=True, add_completion=False)
 out = Console(highlight=False)
@@ -49,6 +51,16 @@ def domain_errors() -> Iterator[None]:
     except GlossaryError as exc:
         err.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise typer.Exit(1) from exc
+
+
+def _settings(**values: object) -> Settings:
+    """The settings from GLOSSARY_* variables (and these values), or one line saying what is wrong."""
+    try:
+        return Settings(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(f"GLOSSARY_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        err.print(f"error: invalid setting: {problems}", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command()
@@ -130,7 +142,8 @@ def search(
     from search_api.searcher import Searcher
 
     with domain_errors():
-        answer = Searcher.load(index_dir or default_index_dir()).answer(query, k)
+        weights = _settings().fusion_weights()
+        answer = Searcher.load(index_dir or default_index_dir(), weights=weights).answer(query, k)
     if as_json:
         payload = {
             "query": answer.query,
@@ -162,11 +175,10 @@ def serve(
     from search_api.app import create_app
     from search_api.searcher import Searcher
     from search_api.server import uvicorn_config
-    from search_api.settings import Settings
 
-    settings = Settings(index=index_dir or default_index_dir(), host=host, port=port)
+    settings = _settings(index=index_dir or default_index_dir(), host=host, port=port)
     with domain_errors():
-        searcher = Searcher.load(settings.index, threads=settings.threads)
+        searcher = Searcher.load(settings.index, weights=settings.fusion_weights(), threads=settings.threads)
     err.print(
         f"serving {settings.index} ({searcher.index.manifest.entries} entries) on http://{host}:{port}/", markup=False
     )
@@ -187,7 +199,7 @@ def evaluate_command(
     from search_api.searcher import Searcher
 
     with domain_errors():
-        searcher = Searcher.load(index_dir or default_index_dir())
+        searcher = Searcher.load(index_dir or default_index_dir(), weights=_settings().fusion_weights())
         report = evaluate(searcher, load_queries(queries, set(searcher.by_id)))
     if as_json:
         payload = {"scores": report.scores, "none_rejected": report.rejected, "counts": report.counts}

@@ -32,6 +32,7 @@ _STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | {
     "please",
 }
 FUZZY_CUTOFF = 84.0  # rapidfuzz ratio (0-100) below which two names are not a typo of each other
+DID_YOU_MEAN_CUTOFF = 72.0  # looser: only offered when nothing was found
 MIN_FUZZY_LENGTH = 4  # shorter strings match too many names by accident
 # A name inside a longer question is weak evidence (BM25 already sees those words): its
 # score is this share of the query's words that the name covers.
@@ -120,6 +121,14 @@ class NameIndex:
             if n.key != content:
                 matches.append(NameMatch(n.entry_id, n.name, "fuzzy", n.is_alias, 0.9 * score / 100.0))
         return matches
+
+    def closest(self, query: str, cutoff: float = DID_YOU_MEAN_CUTOFF) -> str | None:
+        """The name nearest to the query's content words, if any is reasonably near."""
+        content = content_words(query)
+        if len(content) < MIN_FUZZY_LENGTH:
+            return None
+        found = process.extractOne(content, self._keys, scorer=fuzz.ratio, score_cutoff=cutoff)
+        return None if found is None else self.names[found[2]].name
 
     def suggest(self, query: str, limit: int = 8) -> list[Name]:
         """Names for search-as-you-type: prefix matches first (shortest first), then fuzzy ones."""

@@ -94,7 +94,7 @@ class Searcher:
         return Answer(
             query=query,
             hits=hits,
-            did_you_mean=self._did_you_mean(matches),
+            did_you_mean=self._did_you_mean(query, matches, bool(hits)),
             embed_ms=round((embedded - started) * 1000, 3),
             search_ms=round((finished - embedded) * 1000, 3),
         )
@@ -168,14 +168,17 @@ class Searcher:
         rounded = {name: round(float(value), 6) for name, value in signals.items()}
         return Hit(entry.id, entry.term, round(score, 6), field, text, entry.definition, entry.category, rounded)
 
-    def _did_you_mean(self, matches: dict[str, NameMatch]) -> str | None:
-        """The closest name when the query looks like a misspelt one."""
+    def _did_you_mean(self, query: str, matches: dict[str, NameMatch], answered: bool) -> str | None:
+        """The closest name when the query looks like a misspelt one.
+
+        With hits, only a typo close enough to have been matched; with none, a looser one.
+        """
         if any(m.kind == "exact" for m in matches.values()):
             return None
         fuzzy = [m for m in matches.values() if m.kind == "fuzzy"]
-        if not fuzzy:
-            return None
-        return max(fuzzy, key=lambda m: m.score).name
+        if fuzzy:
+            return max(fuzzy, key=lambda m: m.score).name
+        return None if answered else self.names.closest(query)
 
 
 def check_query(query: str, k: int) -> str:

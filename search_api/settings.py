@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from indexer.paths import default_index_dir
+from search_api.fusion import FusionWeights
 
 
 class Settings(BaseSettings):
@@ -24,6 +26,23 @@ class Settings(BaseSettings):
         description='Origins allowed to call the read-only API from a browser, as JSON: ["https://a.example"].',
     )
     threads: int = Field(1, ge=1, description="Torch threads per process for embedding queries.")
+    fusion: dict[str, float] = Field(
+        default_factory=dict,
+        description='Overrides of the fusion weights, as JSON: {"dense", "lexical", "name", "lexical_half", "floor"}.',
+    )
+
+    @field_validator("fusion")
+    @classmethod
+    def _known_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = set(value) - set(FusionWeights.__dataclass_fields__)
+        if unknown:
+            allowed = ", ".join(FusionWeights.__dataclass_fields__)
+            raise ValueError(f"unknown fusion weight(s) {', '.join(sorted(unknown))}; use {allowed}")
+        return value
+
+    def fusion_weights(self) -> FusionWeights:
+        """The default fusion weights with this setting's overrides applied."""
+        return replace(FusionWeights(), **self.fusion)
 
 
 @lru_cache

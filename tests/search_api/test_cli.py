@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from indexer.storage import VECTORS
@@ -77,3 +78,17 @@ def test_search_rejects_an_empty_query(mini_index: Path) -> None:
 def test_search_with_no_answer_says_so(mini_index: Path) -> None:
     result = runner.invoke(app, ["search", "zzqx vvbn", "--index", str(mini_index)])
     assert result.exit_code == 0 and result.stdout.startswith("No entry answers 'zzqx vvbn'.")
+
+
+def test_fusion_weights_come_from_the_environment(mini_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def hits() -> list[str]:
+        result = runner.invoke(app, ["search", "dropout", "--index", str(mini_index), "--json"])
+        return [hit["id"] for hit in json.loads(result.stdout)["hits"]]
+
+    assert hits() == ["dropout"]  # nothing else clears the default floor
+    monkeypatch.setenv("GLOSSARY_FUSION", '{"floor": 0.0}')
+    assert hits()[0] == "dropout" and len(hits()) == 5
+    monkeypatch.setenv("GLOSSARY_FUSION", '{"flor": 1}')
+    bad = runner.invoke(app, ["search", "dropout", "--index", str(mini_index)])
+    assert bad.exit_code == 2
+    assert "error: invalid setting: GLOSSARY_FUSION: Value error, unknown fusion weight(s) flor" in bad.stderr

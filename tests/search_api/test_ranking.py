@@ -69,3 +69,9 @@ def test_fusion_beats_every_single_signal_on_every_kind(report: Report) -> None:
         for metric in ("recall@1", "mrr@10"):
             best_single = max(report.scores[s][kind][metric] for s in ("dense", "lexical", "name"))
             assert report.scores["full"][kind][metric] >= best_single, (kind, metric)
+
+
+def test_no_hits_still_offers_a_near_name(bundled_searcher: Searcher) -> None:
+    answer = bundled_searcher.answer("zzdropoutt", k=5)
+    assert (answer.hits, answer.did_you_mean) == ([], "dropout")
+    assert bundled_searcher.answer("asdfgh qwerty", k=5).did_you_mean is None
