@@ -207,7 +207,7 @@ def evaluate_command(
         return
     from search_api.eval_table import render_report
 
-    out.print(render_report(report))
+    out.print(render_report(report), width=max(out.width, 110))  # never cut the table's columns
 
 
 def main() -> None:
