@@ -42,7 +42,7 @@ class Searcher:
 
     >>> searcher = Searcher.load(".index")               # doctest: +SKIP
     >>> searcher.search("what happens when a model makes predictions?", k=3)[0].term
-    'Inference'
+    'inference'
     """
 
     def __init__(self, index: StoredIndex, encoder: Encoder, weights: FusionWeights | None = None) -> None:
