@@ -48,9 +48,7 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.searcher = searcher or Searcher.load(
-            settings.index, weights=settings.fusion_weights(), threads=settings.threads
-        )
+        app.state.searcher = searcher or settings.load_searcher()
         app.state.searcher.answer("warm up", 1)  # the first model call is slow; pay it before the first user
         yield
 

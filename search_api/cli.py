@@ -139,11 +139,9 @@ def search(
 
     Example: glossary search "what happens when a model makes predictions?" --k 3
     """
-    from search_api.searcher import Searcher
 
     with domain_errors():
-        weights = _settings().fusion_weights()
-        answer = Searcher.load(index_dir or default_index_dir(), weights=weights).answer(query, k)
+        answer = _settings(index=index_dir or default_index_dir()).load_searcher().answer(query, k)
     if as_json:
         payload = {
             "query": answer.query,
@@ -173,12 +171,11 @@ def serve(
     import uvicorn
 
     from search_api.app import create_app
-    from search_api.searcher import Searcher
     from search_api.server import uvicorn_config
 
     settings = _settings(index=index_dir or default_index_dir(), host=host, port=port)
     with domain_errors():
-        searcher = Searcher.load(settings.index, weights=settings.fusion_weights(), threads=settings.threads)
+        searcher = settings.load_searcher()
     err.print(
         f"serving {settings.index} ({searcher.index.manifest.entries} entries) on http://{host}:{port}/", markup=False
     )
@@ -196,10 +193,9 @@ def evaluate_command(
     Example: glossary eval --queries corpus/eval_queries.jsonl
     """
     from search_api.evaluation import evaluate, load_queries
-    from search_api.searcher import Searcher
 
     with domain_errors():
-        searcher = Searcher.load(index_dir or default_index_dir(), weights=_settings().fusion_weights())
+        searcher = _settings(index=index_dir or default_index_dir()).load_searcher()
         report = evaluate(searcher, load_queries(queries, set(searcher.by_id)))
     if as_json:
         payload = {"scores": report.scores, "none_rejected": report.rejected, "counts": report.counts}

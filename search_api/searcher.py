@@ -10,9 +10,10 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
-from indexer.encoder import Encoder, load_encoder
+from indexer.encoder import Encoder
 from indexer.errors import QueryError
 from indexer.lexical import tokenize
+from indexer.onnx_encoder import load_query_encoder
 from indexer.schema import Entry
 from indexer.storage import StoredIndex, read_index
 from indexer.texts import field_text
@@ -70,10 +71,14 @@ class Searcher:
         encoder: Encoder | None = None,
         weights: FusionWeights | None = None,
         threads: int | None = None,
+        query_encoder: str = "onnx",
     ) -> Searcher:
-        """Read and verify the index at `path`; load its model (once per process) unless given one."""
+        """Read and verify the index at `path`; load its model (once per process) unless given an encoder.
+
+        `query_encoder` is "onnx" (the model run by ONNX Runtime: same vectors, faster) or "torch".
+        """
         index = read_index(Path(path), expected_model=encoder.name if encoder is not None else None)
-        return cls(index, encoder or load_encoder(index.manifest.model, threads), weights)
+        return cls(index, encoder or load_query_encoder(index.manifest.model, threads, query_encoder), weights)
 
     @property
     def model(self) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from indexer.paths import default_index_dir
 from search_api.fusion import FusionWeights
+from search_api.searcher import Searcher
 
 
 class Settings(BaseSettings):
@@ -25,7 +27,10 @@ class Settings(BaseSettings):
         default=["*"],
         description='Origins allowed to call the read-only API from a browser, as JSON: ["https://a.example"].',
     )
-    threads: int = Field(1, ge=1, description="Torch threads per process for embedding queries.")
+    threads: int = Field(1, ge=1, description="Threads per process for embedding queries.")
+    query_encoder: Literal["onnx", "torch"] = Field(
+        "onnx", description="Runtime that embeds queries: onnx (same vectors, faster) or torch."
+    )
     fusion: dict[str, float] = Field(
         default_factory=dict,
         description='Overrides of the fusion weights, as JSON: {"dense", "lexical", "name", "lexical_half", "floor"}.',
@@ -39,6 +44,12 @@ class Settings(BaseSettings):
             allowed = ", ".join(FusionWeights.__dataclass_fields__)
             raise ValueError(f"unknown fusion weight(s) {', '.join(sorted(unknown))}; use {allowed}")
         return value
+
+    def load_searcher(self) -> Searcher:
+        """The searcher these settings describe: index, fusion weights, query encoder, threads."""
+        return Searcher.load(
+            self.index, weights=self.fusion_weights(), threads=self.threads, query_encoder=self.query_encoder
+        )
 
     def fusion_weights(self) -> FusionWeights:
         """The default fusion weights with this setting's overrides applied."""

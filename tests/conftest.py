@@ -25,6 +25,15 @@ DATA = Path(__file__).parent / "data"
 MINI = DATA / "mini.yaml"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh cache directory for the ONNX export: the run exports once and leaves $HOME alone."""
+    with pytest.MonkeyPatch.context() as patch:
+        path = tmp_path_factory.mktemp("cache")
+        patch.setenv("GLOSSARY_CACHE", str(path))
+        yield path
+
+
 @pytest.fixture(scope="session")
 def encoder() -> SentenceTransformerEncoder:
     """The real default model, loaded once for the whole run."""

@@ -1,0 +1,174 @@
+"""A faster query encoder: the same model exported to ONNX and run with ONNX Runtime.
+
+Embedding the query is almost all of a query's cost. The sentence-transformers model is
+exported once per model (about a second) into a cache directory, checked against the
+torch model on probe sentences, and then run by ONNX Runtime: the same vectors (cosine
+1.0 to the torch model's), several times faster on a CPU. Texts are encoded one at a
+time, so no padding ever enters the exported graph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from indexer.encoder import Encoder, Vectors, load_encoder, resolve_model_path
+from indexer.errors import ModelLoadError
+
+logger = logging.getLogger(__name__)
+
+PROBES = ("what happens when a model makes predictions?", "RAG", "naïve Bayes, régularisation and über-long words")
+MIN_PROBE_COSINE = 0.9999
+ONNX_FILE = "model.onnx"
+INFO_FILE = "export.json"
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def cache_dir() -> Path:
+    """$GLOSSARY_CACHE, else ~/.cache/glossary-search."""
+    return Path(os.environ.get("GLOSSARY_CACHE", Path.home() / ".cache" / "glossary-search"))
+
+
+def _export_dir(model_path: str) -> Path:
+    weights = sorted(Path(model_path).glob("*.safetensors")) + sorted(Path(model_path).glob("*.bin"))
+    stamp = "|".join([model_path, *(f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights)])
+    return cache_dir() / "onnx" / hashlib.sha256(stamp.encode()).hexdigest()[:16]
+
+
+class OnnxEncoder:
+    """Encodes texts with an exported copy of a sentence-transformers model (mean pooling, normalised)."""
+
+    def __init__(self, directory: Path, tokenizer_file: Path, name: str, threads: int | None = None) -> None:
+        try:
+            import onnxruntime
+            from tokenizers import Tokenizer
+        except ImportError as exc:
+            raise ModelLoadError(f"{exc.name} is not installed: pip install onnxruntime tokenizers") from exc
+        info = json.loads((directory / INFO_FILE).read_text("utf-8"))
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or 1
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(
+            str(directory / ONNX_FILE), options, providers=["CPUExecutionProvider"]
+        )
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(int(info["max_seq_length"]))
+        self._name = name
+        self._dimension = int(info["dimension"])
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dimension(self) -> int:
+        return self._dimension
+
+    def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> Vectors:
+        vectors = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            encoding = self._tokenizer.encode(text)
+            feed = {
+                "input_ids": np.array([encoding.ids], dtype=np.int64),
+                "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),
+                "token_type_ids": np.array([encoding.type_ids], dtype=np.int64),
+            }
+            hidden = self._session.run(None, feed)[0][0]
+            pooled = hidden.mean(axis=0)
+            vectors[row] = pooled / np.linalg.norm(pooled)
+            if progress is not None:
+                progress(1)
+        return vectors
+
+
+def load_onnx_encoder(model_name: str, threads: int | None = None) -> OnnxEncoder:
+    """The ONNX encoder of a local model, exported on first use into the cache directory."""
+    model_path = resolve_model_path(model_name)
+    if not Path(model_path).is_dir():
+        raise ModelLoadError(f"the ONNX query encoder needs a local model directory, not {model_name!r}")
+    directory = _export_dir(model_path)
+    if not (directory / INFO_FILE).is_file():
+        export(model_path, directory)
+    return OnnxEncoder(directory, Path(model_path) / "tokenizer.json", model_name, threads)
+
+
+def export(model_path: str, directory: Path) -> None:
+    """Export the transformer to ONNX, check it against the torch model, and publish it atomically."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(model_path)
+    transformer = reference[0].auto_model
+    assert isinstance(transformer, torch.nn.Module)
+    transformer.eval()
+
+    class Hidden(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = transformer
+
+        def forward(self, ids: torch.Tensor, mask: torch.Tensor, types: torch.Tensor) -> torch.Tensor:
+            return self.model(input_ids=ids, attention_mask=mask, token_type_ids=types).last_hidden_state  # type: ignore[operator,no-any-return]
+
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    try:
+        sample = reference.tokenizer(["a sample sentence"], return_tensors="pt")
+        axes = {name: {0: "batch", 1: "tokens"} for name in (*INPUTS, "hidden")}
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracing notes about padding: texts are encoded unpadded
+            torch.onnx.export(
+                Hidden(),
+                tuple(sample[name] for name in INPUTS),
+                str(tmp / ONNX_FILE),
+                input_names=list(INPUTS),
+                output_names=["hidden"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+            )
+        info = {"max_seq_length": reference.max_seq_length, "dimension": reference.get_embedding_dimension()}
+        (tmp / INFO_FILE).write_text(json.dumps(info), encoding="utf-8")
+        _check(tmp, model_path, reference.encode(list(PROBES), normalize_embeddings=True))
+        if directory.exists():
+            shutil.rmtree(directory)
+        os.replace(tmp, directory)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check(tmp: Path, model_path: str, expected: Vectors) -> None:
+    """Refuse an export whose vectors differ from the torch model's."""
+    probe = OnnxEncoder(tmp, Path(model_path) / "tokenizer.json", model_path)
+    cosines = np.sum(probe.encode(PROBES) * expected, axis=1)
+    if float(cosines.min()) < MIN_PROBE_COSINE:
+        raise ModelLoadError(
+            f"the ONNX export of {model_path} disagrees with the torch model (cosine {cosines.min():.4f})"
+        )
+
+
+QUERY_ENCODERS = ("onnx", "torch")
+
+
+@lru_cache(maxsize=4)
+def load_query_encoder(model_name: str, threads: int | None = None, kind: str = "onnx") -> Encoder:
+    """The encoder for queries: ONNX Runtime when it can be had (same vectors, faster), else torch."""
+    if kind not in QUERY_ENCODERS:
+        raise ModelLoadError(f"unknown query encoder {kind!r}; use one of {', '.join(QUERY_ENCODERS)}")
+    if kind == "onnx":
+        try:
+            return load_onnx_encoder(model_name, threads)
+        except ModelLoadError as exc:
+            logger.warning("using the torch query encoder: %s", exc)
+    return load_encoder(model_name, threads)

@@ -1,0 +1,42 @@
+"""The ONNX query encoder gives the torch model's vectors, and is exported once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.encoder import DEFAULT_MODEL, SentenceTransformerEncoder
+from indexer.errors import ModelLoadError
+from indexer.onnx_encoder import INFO_FILE, cache_dir, load_onnx_encoder, load_query_encoder
+
+TEXTS = [
+    "what happens when a model makes predictions?",
+    "RAG",
+    "naïve Bayes vs logistic regression: which one for 200 labelled e-mails?",
+    "token " * 400,  # longer than the model's 256-token limit: truncated the same way
+]
+
+
+def test_onnx_vectors_equal_torch_vectors(encoder: SentenceTransformerEncoder) -> None:
+    onnx = load_onnx_encoder(DEFAULT_MODEL)
+    assert (onnx.name, onnx.dimension) == (DEFAULT_MODEL, 384)
+    vectors = onnx.encode(TEXTS)
+    assert vectors.dtype == np.float32 and vectors.shape == (4, 384)
+    assert np.sum(vectors * encoder.encode(TEXTS), axis=1) == pytest.approx([1.0] * 4, abs=1e-4)
+
+
+def test_export_is_kept_in_the_cache_directory() -> None:
+    load_onnx_encoder(DEFAULT_MODEL)
+    exports = list((cache_dir() / "onnx").glob(f"*/{INFO_FILE}"))
+    assert len(exports) == 1 and (exports[0].parent / "model.onnx").stat().st_size > 1_000_000
+    assert not list((cache_dir() / "onnx").glob(".*tmp-*"))  # no half-written export left behind
+
+
+def test_query_encoder_choice(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match="unknown query encoder 'tensorflow'; use one of onnx, torch"):
+        load_query_encoder(DEFAULT_MODEL, None, "tensorflow")
+    assert isinstance(load_query_encoder(DEFAULT_MODEL, None, "torch"), SentenceTransformerEncoder)
+    with pytest.raises(ModelLoadError, match="needs a local model directory"):
+        load_onnx_encoder(str(tmp_path / "no-such-model"))
