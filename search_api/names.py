@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 from rapidfuzz import fuzz, process
@@ -33,6 +34,7 @@ _STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | {
 }
 FUZZY_CUTOFF = 84.0  # rapidfuzz ratio (0-100) below which two names are not a typo of each other
 DID_YOU_MEAN_CUTOFF = 72.0  # looser: only offered when nothing was found
+SUGGEST_FUZZY_CUTOFF = 75.0  # while typing, a near name is worth offering
 MIN_FUZZY_LENGTH = 4  # shorter strings match too many names by accident
 # A name inside a longer question is weak evidence (BM25 already sees those words): its
 # score is this share of the query's words that the name covers.
@@ -64,7 +66,7 @@ class NameMatch:
 
     entry_id: str
     name: str
-    kind: str  # "exact", "contained" or "fuzzy"
+    kind: Literal["exact", "contained", "fuzzy"]
     is_alias: bool
     score: float
 
@@ -139,7 +141,7 @@ class NameIndex:
         inner = [n for n in self.names if f" {key}" in f" {n.key}" and not n.key.startswith(key)]
         ordered = sorted(prefix, key=lambda n: (len(n.key), n.is_alias)) + sorted(inner, key=lambda n: len(n.key))
         if len(key) >= MIN_FUZZY_LENGTH:
-            fuzzy = process.extract(key, self._keys, scorer=fuzz.ratio, score_cutoff=75.0, limit=limit)
+            fuzzy = process.extract(key, self._keys, scorer=fuzz.ratio, score_cutoff=SUGGEST_FUZZY_CUTOFF, limit=limit)
             ordered += [self.names[position] for _, _, position in fuzzy]
         return _one_per_entry(ordered, limit)
 
