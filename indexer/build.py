@@ -75,7 +75,8 @@ def build_index(
     rows: list[Row] = []
     texts: list[str] = []
     reuse: dict[int, int] = {}  # new row -> previous row
-    old_rows = _reusable_rows(previous, entries, model)
+    prints = {e.id: entry_fingerprint(e, model) for e in entries}
+    old_rows = _reusable_rows(previous, prints)
     for entry in entries:
         for field, text in embedding_texts(entry):
             old = old_rows.get((entry.id, field))
@@ -92,7 +93,7 @@ def build_index(
         "dimension": int(vectors.shape[1]),
         "fields": list(EMBEDDED_FIELDS),
         "corpus_fingerprint": fingerprint,
-        "entry_fingerprints": {e.id: entry_fingerprint(e, model) for e in entries},
+        "entry_fingerprints": prints,
         "entries": len(entries),
         "vectors": len(rows),
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -104,12 +105,12 @@ def build_index(
     return BuildReport(out, len(entries), len(rows), len(texts), len(reuse), seconds, False)
 
 
-def _reusable_rows(previous: StoredIndex | None, entries: list[Entry], model: str) -> dict[tuple[str, str], int]:
+def _reusable_rows(previous: StoredIndex | None, prints: dict[str, str]) -> dict[tuple[str, str], int]:
     """(entry id, field) -> previous row, for entries whose embedded texts did not change."""
     if previous is None:
         return {}
-    old_prints: dict[str, str] = previous.manifest.entry_fingerprints
-    unchanged = {e.id for e in entries if old_prints.get(e.id) == entry_fingerprint(e, model)}
+    old_prints = previous.manifest.entry_fingerprints
+    unchanged = {entry_id for entry_id, value in prints.items() if old_prints.get(entry_id) == value}
     return {(row.entry_id, row.field): number for number, row in enumerate(previous.rows) if row.entry_id in unchanged}
 
 

@@ -98,9 +98,16 @@ def load_onnx_encoder(model_name: str, threads: int | None = None) -> OnnxEncode
     if not Path(model_path).is_dir():
         raise ModelLoadError(f"the ONNX query encoder needs a local model directory, not {model_name!r}")
     directory = _export_dir(model_path)
-    if not (directory / INFO_FILE).is_file():
-        export(model_path, directory)
-    return OnnxEncoder(directory, Path(model_path) / "tokenizer.json", model_name, threads)
+    try:
+        if not (directory / INFO_FILE).is_file():
+            export(model_path, directory)
+        return OnnxEncoder(directory, Path(model_path) / "tokenizer.json", model_name, threads)
+    except ModelLoadError:
+        raise
+    except Exception as exc:
+        raise ModelLoadError(
+            f"cannot export or open {model_name!r} for ONNX Runtime ({exc.__class__.__name__}: {exc})"
+        ) from exc
 
 
 def export(model_path: str, directory: Path) -> None:

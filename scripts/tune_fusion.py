@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 from indexer.paths import BUNDLED_QUERIES, default_index_dir
@@ -37,14 +38,15 @@ def score(
     totals = {float(f): [0.0, 0.0, 0.0] for f in FLOORS}
     answerable = sum(q.expected is not None for q in queries)
     none = len(queries) - answerable
+    positions = {entry.id: i for i, entry in enumerate(searcher.entries)}
     for query, found in zip(queries, signals, strict=True):
         fused = fuse(found.dense, found.lexical, found.name, weights, searcher.lexical_unit)
+        position = positions.get(query.expected or "", -1)
         for floor, total in totals.items():
-            shown = visible(fused, found.name, FusionWeights(**{**vars(weights), "floor": floor}))
+            shown = visible(fused, found.name, replace(weights, floor=floor))
             if query.expected is None:
                 total[2] += not shown.any()
                 continue
-            position = searcher.entries.index(searcher.by_id[query.expected])
             if shown[position]:
                 rank = int((fused[shown] > fused[position]).sum()) + 1
                 total[0] += rank == 1
@@ -76,7 +78,7 @@ def main() -> None:
         by_floor = on("dev", weights)
         floor = next((f for f, (_, _, rejected) in by_floor.items() if rejected >= NONE_TARGET), None)
         if floor is not None:
-            feasible.append((by_floor[floor][1], FusionWeights(**{**vars(weights), "floor": floor})))
+            feasible.append((by_floor[floor][1], replace(weights, floor=floor)))
     chosen = max(feasible, key=lambda pair: pair[0])[1]
     print(f"chosen on dev ({len(halves['dev'])} queries): {chosen}")
     for half in ("dev", "test"):

@@ -139,7 +139,6 @@ def search(
 
     Example: glossary search "what happens when a model makes predictions?" --k 3
     """
-
     with domain_errors():
         answer = _settings(index=index_dir or default_index_dir()).load_searcher().answer(query, k)
     if as_json:

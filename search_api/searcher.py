@@ -164,12 +164,12 @@ class Searcher:
         entry = self.entries[position]
         if match is not None and match.kind != "contained" and match.score >= signals["dense"]:
             field = "alias" if match.is_alias else "term"
-            text = shorten(entry.definition)
         else:
             field = self._row_field[row] if row >= 0 else "definition"
+        if field in ("term", "alias"):  # a name has no prose of its own: show the definition
+            text = shorten(entry.definition)
+        else:
             text = snippet(field_text(entry, field) or entry.definition, query)
-            if field == "term":
-                text = shorten(entry.definition)
         rounded = {name: round(float(value), 6) for name, value in signals.items()}
         return Hit(entry.id, entry.term, round(score, 6), field, text, entry.definition, entry.category, rounded)
 

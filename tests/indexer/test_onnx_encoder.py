@@ -40,3 +40,15 @@ def test_query_encoder_choice(tmp_path: Path) -> None:
     assert isinstance(load_query_encoder(DEFAULT_MODEL, None, "torch"), SentenceTransformerEncoder)
     with pytest.raises(ModelLoadError, match="needs a local model directory"):
         load_onnx_encoder(str(tmp_path / "no-such-model"))
+
+
+def test_a_failed_export_is_a_model_load_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any failure while exporting becomes ModelLoadError, which load_query_encoder answers with torch."""
+
+    def broken_export(model_path: str, directory: Path) -> None:
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setenv("GLOSSARY_CACHE", str(tmp_path))
+    monkeypatch.setattr("indexer.onnx_encoder.export", broken_export)
+    with pytest.raises(ModelLoadError, match=r"cannot export or open .* \(RuntimeError: exporter exploded\)"):
+        load_onnx_encoder(DEFAULT_MODEL)
