@@ -115,11 +115,17 @@ def _reusable_rows(previous: StoredIndex | None, prints: dict[str, str]) -> dict
 
 
 def _embed(texts: list[str], encoder: Callable[[], Encoder], progress: ProgressStart | None) -> Vectors | None:
+    """The vector of every text; a text that occurs several times (a term shared by senses) is embedded once."""
     if not texts:
         return None
     model = encoder()
-    advance = progress(len(texts)) if progress is not None else None
-    return model.encode(texts, advance)
+    unique = list(dict.fromkeys(texts))
+    advance = progress(len(unique)) if progress is not None else None
+    vectors = model.encode(unique, advance)
+    if len(unique) == len(texts):
+        return vectors
+    where = {text: row for row, text in enumerate(unique)}
+    return vectors[[where[text] for text in texts]]
 
 
 def _assemble(total: int, fresh: Vectors | None, reuse: dict[int, int], previous: StoredIndex | None) -> Vectors:

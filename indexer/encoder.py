@@ -21,6 +21,9 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _PACKAGED_NAMES = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
 BATCH_SIZE = 32
+# Texts handed to the model at once. sentence-transformers sorts each chunk by length before
+# batching, so short texts are batched with short ones and pay for little padding.
+CHUNK_SIZE = 1024
 
 Vectors = npt.NDArray[np.float32]
 
@@ -95,16 +98,15 @@ class SentenceTransformerEncoder:
         return self._dimension
 
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> Vectors:
-        batches = []
-        for start in range(0, len(texts), BATCH_SIZE):
-            batch = list(texts[start : start + BATCH_SIZE])
-            vectors = self._model.encode(batch, normalize_embeddings=True, convert_to_numpy=True)
-            batches.append(np.asarray(vectors, dtype=np.float32))
+        vectors = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        for start in range(0, len(texts), CHUNK_SIZE):
+            chunk = list(texts[start : start + CHUNK_SIZE])
+            vectors[start : start + len(chunk)] = self._model.encode(
+                chunk, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True
+            )
             if progress is not None:
-                progress(len(batch))
-        if not batches:
-            return np.zeros((0, self._dimension), dtype=np.float32)
-        return np.ascontiguousarray(np.vstack(batches))
+                progress(len(chunk))
+        return vectors
 
 
 def load_encoder(model_name: str = DEFAULT_MODEL, threads: int | None = None) -> SentenceTransformerEncoder:
