@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -36,6 +37,11 @@ IndexOpt = Annotated[
     Path | None,
     typer.Option("--index", envvar="GLOSSARY_INDEX", help="Index directory. Default: .index/ in the project."),
 ]
+
+
+class EvalSplit(str, Enum):
+    dev = "dev"
+    test = "test"
 
 
 @contextmanager
@@ -184,18 +190,23 @@ def serve(
 @app.command("eval")
 def evaluate_command(
     index_dir: IndexOpt = None,
-    queries: Annotated[Path, typer.Option(help="JSONL file of {query, expected, kind}.")] = BUNDLED_QUERIES,
+    queries: Annotated[Path, typer.Option(help="JSONL file of {query, expected, kind[, split, origin]}.")] = BUNDLED_QUERIES,
+    split: Annotated[
+        EvalSplit | None,
+        typer.Option(help="Only the queries of this split: dev (for choosing) or test (for reporting). Default: all."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
 ) -> None:
     """Measure ranking quality: Recall@1/5, MRR@10, nDCG@10, AP@10 per query kind, per signal.
 
-    Example: glossary eval --queries corpus/eval_queries.jsonl
+    Example: glossary eval --split test
     """
     from search_api.evaluation import evaluate, load_queries
 
     with domain_errors():
         searcher = _settings(index=index_dir or default_index_dir()).load_searcher()
-        report = evaluate(searcher, load_queries(queries, set(searcher.by_id)))
+        chosen = load_queries(queries, set(searcher.by_id), split.value if split is not None else None)
+        report = evaluate(searcher, chosen)
     if as_json:
         payload = {"scores": report.scores, "none_rejected": report.rejected, "counts": report.counts}
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")

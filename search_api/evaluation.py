@@ -4,10 +4,16 @@ Metrics, for one relevant entry per query: Recall@1, Recall@5, MRR@10, nDCG@10 a
 AP@10 (average precision at 10). Queries of kind `none` have no answer; for them we
 measure the share answered with no hits at all. tests/search_api/test_evaluation.py
 checks these metrics against ranx.
+
+Every bundled query belongs to a split: `dev` (anything may be chosen by looking at it)
+or `test` (reported, never tuned on). The split is decided by the entry a query asks for
+(`split_of`), so all questions about one entry sit on the same side and a method cannot
+learn an entry's wording from its dev questions and be scored on its test ones.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections import defaultdict
@@ -22,7 +28,11 @@ from search_api.fusion import FusionWeights
 from search_api.searcher import Searcher
 
 Kind = Literal["paraphrase", "lookup", "acronym", "typo", "none"]
+Split = Literal["dev", "test"]
+Origin = Literal["author", "blind"]
 KINDS: tuple[str, ...] = ("paraphrase", "lookup", "acronym", "typo")
+# Extra rows of the report: questions written without the entries in view (the honest ones).
+BLIND = "blind"
 METRICS: tuple[str, ...] = ("recall@1", "recall@5", "mrr@10", "ndcg@10", "ap@10")
 DEPTH = 10
 
@@ -33,10 +43,18 @@ class EvalQuery(BaseModel):
     query: str
     expected: str | None
     kind: Kind
+    split: Split | None = None
+    origin: Origin = "author"  # author: written beside the entries; blind: from the term list only
 
 
-def load_queries(path: Path, known_ids: set[str]) -> list[EvalQuery]:
-    """Read a JSONL query file; every problem is reported with its line."""
+def split_of(expected: str | None, query: str) -> Split:
+    """The split a query belongs to: by its entry id (by its text for unanswerable ones), half each."""
+    key = expected if expected is not None else f"none:{query}"
+    return "test" if int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 2 else "dev"
+
+
+def load_queries(path: Path, known_ids: set[str], split: Split | None = None) -> list[EvalQuery]:
+    """Read a JSONL query file (only one split's queries when `split` is given); problems are reported by line."""
     if not path.is_file():
         raise CorpusError(f"{path}: no such query file")
     queries, problems = [], []
@@ -55,6 +73,10 @@ def load_queries(path: Path, known_ids: set[str]) -> list[EvalQuery]:
         queries.append(item)
     if problems:
         raise CorpusError("bad evaluation queries:\n" + "\n".join(problems))
+    if split is not None:
+        if all(q.split is None for q in queries):
+            raise CorpusError(f"{path}: no query has a 'split' field, so --split {split} selects nothing")
+        queries = [q for q in queries if q.split == split]
     return queries
 
 
@@ -119,6 +141,7 @@ def evaluate(searcher: Searcher, queries: list[EvalQuery], weights: FusionWeight
     counts: dict[str, int] = defaultdict(int)
     for q in queries:
         counts[q.kind] += 1
+        counts[BLIND] += q.origin == BLIND and q.expected is not None
     scores = {name: _average(rows) for name, rows in results.items()}
     rejected = {name: _rejected(rows) for name, rows in results.items()}
     return Report(scores, rejected, dict(counts), results)
@@ -132,6 +155,8 @@ def _average(results: list[QueryResult]) -> dict[str, dict[str, float]]:
         metrics = rank_metrics(result.rank)
         groups[result.query.kind].append(metrics)
         groups["overall"].append(metrics)
+        if result.query.origin == BLIND:
+            groups[BLIND].append(metrics)
     return {kind: {m: sum(row[m] for row in rows) / len(rows) for m in METRICS} for kind, rows in groups.items()}
 
 
