@@ -38,3 +38,11 @@ def build_lexical(entries: list[Entry]) -> bm25s.BM25:
     corpus = [list(tokenize(lexical_document(entry))) for entry in entries]
     retriever.index(corpus, show_progress=False)
     return retriever
+
+
+def build_names_lexical(entries: list[Entry]) -> bm25s.BM25:
+    """A BM25 index whose document i is entry i's names (term and aliases) alone."""
+    retriever = bm25s.BM25()
+    corpus = [list(tokenize(" ".join(entry.names()))) or ["_"] for entry in entries]
+    retriever.index(corpus, show_progress=False)
+    return retriever

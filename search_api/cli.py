@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -39,7 +39,7 @@ IndexOpt = Annotated[
 ]
 
 
-class EvalSplit(str, Enum):
+class EvalSplit(StrEnum):
     dev = "dev"
     test = "test"
 
@@ -190,7 +190,9 @@ def serve(
 @app.command("eval")
 def evaluate_command(
     index_dir: IndexOpt = None,
-    queries: Annotated[Path, typer.Option(help="JSONL file of {query, expected, kind[, split, origin]}.")] = BUNDLED_QUERIES,
+    queries: Annotated[
+        Path, typer.Option(help="JSONL file of {query, expected, kind[, split, origin]}.")
+    ] = BUNDLED_QUERIES,
     split: Annotated[
         EvalSplit | None,
         typer.Option(help="Only the queries of this split: dev (for choosing) or test (for reporting). Default: all."),

@@ -1,19 +1,36 @@
-"""Fusing the three signals into one score per entry.
+"""Fusing every signal into one score per entry: a linear ranker over a few features.
 
-    fused = w_dense * cosine + w_lexical * b / (b + lexical_half) + w_name * name,
-    b = bm25 / max_idf(number of entries)
+    fused = sum(weight[f] * feature[f]) + lookup * exact
 
-Each term is on an absolute scale (no per-query normalisation), so the fused score
-means the same thing for every query and a fixed relevance floor can drop hits that
-nothing supports: gibberish, or questions the glossary cannot answer. BM25 grows with the
-log of the corpus size (through IDF), so it is measured in units of the corpus's largest
-IDF: the same floor then suits an 8-entry glossary and a 361-entry one.
+Each feature is on an absolute scale (cosines, BM25 saturated into [0, 1), name matches in
+[0, 1]), so the fused score means the same for every query and a fixed relevance floor can drop
+hits that nothing supports: gibberish, or questions the glossary cannot answer.
+
+The features (search_api/features.py builds them):
+
+- dense: the entry's field cosines aggregated (best field 0.8, second best 0.2, analogy and
+  example matches discounted); cos_<field>: the query's cosine with each embedded field
+  (names, definition, plain English, analogy, example, usage, misconceptions; a field the
+  entry lacks takes its best field's value); best_field: the best of them, undiscounted;
+- lexical: BM25 over names and prose; lexical_names: BM25 over the names alone (a question
+  that merely mentions a neighbouring concept's name should not rank that neighbour first:
+  this feature's weight is learned negative);
+- exact, fuzzy, contained: the entry's name typed alone, misspelt, or inside a longer question.
+
+The weights were learned by scripts/tune_fusion.py (a listwise linear ranker, regularised,
+cross-validated with folds split by entry on the dev split of the evaluation set) and live in
+fusion_weights.json beside this module. An exact name match is a lookup: `lookup` is a fixed
+bonus (not learned) that puts the named entry first.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -23,42 +40,78 @@ Scores = npt.NDArray[np.float32]
 # Dense aggregation per entry: each field's cosine is scaled by its field weight, and the
 # entry scores (1 - SECOND_FIELD_SHARE) * best + SECOND_FIELD_SHARE * second-best field.
 # Analogies and examples describe other things on purpose (a chef, a spam filter), so a
-# match there is weaker evidence than one in the definition; agreement of two fields is
-# stronger evidence than one field alone. Chosen on the evaluation set (README, Ranking).
+# match there is weaker evidence than one in the definition.
 FIELD_WEIGHTS: dict[str, float] = {"analogy": 0.8, "example": 0.85}
 SECOND_FIELD_SHARE = 0.2
+# BM25 / max IDF of the corpus is mapped into [0, 1) by b / (b + LEXICAL_HALF).
+LEXICAL_HALF = 2.9
 
-
-@dataclass(frozen=True)
-class FusionWeights:
-    """Weights of the fused score; `floor` is the fused score a hit needs to be shown.
-
-    The defaults were chosen by scripts/tune_fusion.py on the bundled evaluation set
-    (README, "Ranking").
-    """
-
-    dense: float = 1.0
-    lexical: float = 3.0
-    name: float = 0.6
-    lexical_half: float = 2.9
-    floor: float = 0.85
-
-    @classmethod
-    def only(cls, signal: str) -> FusionWeights:
-        """One signal alone, no floor (to measure each signal separately)."""
-        weights = {"dense": 0.0, "lexical": 0.0, "name": 0.0, signal: 1.0}
-        return cls(**weights, floor=-1.0)
-
-    def unfiltered(self) -> FusionWeights:
-        """The same weights with no relevance floor."""
-        return FusionWeights(self.dense, self.lexical, self.name, self.lexical_half, floor=-1.0)
-
-
+FEATURES: tuple[str, ...] = (
+    "dense",
+    "cos_term",
+    "cos_definition",
+    "cos_plain_english",
+    "cos_analogy",
+    "cos_example",
+    "cos_usage",
+    "cos_misconceptions",
+    "best_field",
+    "lexical",
+    "exact",
+    "fuzzy",
+    "contained",
+    "lexical_names",
+)
+WEIGHTS_FILE = Path(__file__).resolve().parent / "fusion_weights.json"
 # A name match this strong (exact, or within typo distance) shows a hit even below the floor.
 NAME_EVIDENCE = 0.75
 
 
-def saturate(bm25: Scores, half: float) -> Scores:
+@dataclass(frozen=True)
+class FusionWeights:
+    """One weight per feature, the floor a fused score needs to be shown, and the lookup bonus."""
+
+    weights: Mapping[str, float] = field(default_factory=dict)
+    floor: float = 0.0
+    lookup: float = 0.0
+
+    @classmethod
+    def learned(cls) -> FusionWeights:
+        """The weights scripts/tune_fusion.py chose (fusion_weights.json)."""
+        return _learned()
+
+    @classmethod
+    def only(cls, signal: str) -> FusionWeights:
+        """One signal alone, no floor: dense, lexical, or name (exact, fuzzy and contained matches)."""
+        features = ("exact", "fuzzy", "contained") if signal == "name" else (signal,)
+        return cls({f: 1.0 for f in features}, floor=-math.inf)
+
+    def unfiltered(self) -> FusionWeights:
+        """The same weights with no relevance floor."""
+        return replace(self, floor=-math.inf)
+
+    def with_overrides(self, overrides: Mapping[str, float]) -> FusionWeights:
+        """These weights with some replaced: feature names, `floor` or `lookup`."""
+        unknown = set(overrides) - {*FEATURES, "floor", "lookup"}
+        if unknown:
+            raise ValueError(
+                f"unknown fusion weight(s) {', '.join(sorted(unknown))}; use {', '.join(FEATURES)}, floor, lookup"
+            )
+        weights = {**self.weights, **{k: v for k, v in overrides.items() if k in FEATURES}}
+        return FusionWeights(weights, overrides.get("floor", self.floor), overrides.get("lookup", self.lookup))
+
+    def vector(self) -> Scores:
+        """The weights in FEATURES order (0 for a feature without one)."""
+        return np.array([self.weights.get(name, 0.0) for name in FEATURES], dtype=np.float32)
+
+
+@lru_cache(maxsize=1)
+def _learned() -> FusionWeights:
+    data = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
+    return FusionWeights(dict(data["weights"]), float(data["floor"]), float(data["lookup"]))
+
+
+def saturate(bm25: Scores, half: float = LEXICAL_HALF) -> Scores:
     """Map BM25 scores into [0, 1): a score of `half` maps to 0.5."""
     return (bm25 / (bm25 + half)).astype(np.float32)
 
@@ -68,10 +121,12 @@ def max_idf(entries: int) -> float:
     return math.log(1 + (entries - 0.5) / 1.5)
 
 
-def fuse(dense: Scores, lexical: Scores, name: Scores, weights: FusionWeights, lexical_unit: float = 1.0) -> Scores:
-    """The fused score of every entry (arrays indexed by entry position); BM25 is divided by `lexical_unit`."""
-    bm25 = saturate(lexical / lexical_unit, weights.lexical_half)
-    fused: Scores = (weights.dense * dense + weights.lexical * bm25 + weights.name * name).astype(np.float32)
+EXACT = FEATURES.index("exact")
+
+
+def fuse(features: Scores, weights: FusionWeights) -> Scores:
+    """The fused score of every entry, from its features (one row per entry, FEATURES order)."""
+    fused: Scores = (features @ weights.vector() + weights.lookup * features[:, EXACT]).astype(np.float32)
     return fused
 
 

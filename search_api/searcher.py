@@ -6,36 +6,39 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import bm25s
 import faiss
 import numpy as np
 import numpy.typing as npt
 
 from indexer.encoder import Encoder
 from indexer.errors import QueryError
-from indexer.lexical import tokenize
+from indexer.lexical import build_names_lexical, tokenize
 from indexer.onnx_encoder import load_query_encoder
 from indexer.schema import Entry
 from indexer.storage import StoredIndex, read_index
 from indexer.texts import field_text
-from search_api.fusion import FIELD_WEIGHTS, SECOND_FIELD_SHARE, FusionWeights, Scores, fuse, max_idf, visible
+from search_api.features import UNSEEN, FieldRows, feature_matrix, name_columns
+from search_api.fusion import FusionWeights, Scores, fuse, max_idf, saturate, visible
 from search_api.hits import Answer, Hit
 from search_api.names import NameIndex, NameMatch
 from search_api.snippets import shorten, snippet
 
 MAX_QUERY_CHARS = 500
 MAX_K = 50
-DENSE_CANDIDATES = 4096  # rows fetched from FAISS; a glossary's rows usually all fit
+DENSE_CANDIDATES = 4096  # rows fetched from an index that cannot be scanned whole
 
 
 @dataclass(frozen=True)
 class Signals:
-    """Each signal's score for every entry (arrays indexed by entry position)."""
+    """Each signal's score for every entry (arrays indexed by entry position), and the fused features."""
 
     dense: Scores
     best_row: npt.NDArray[np.int64]  # the row of each entry's best-matching field
-    lexical: Scores
-    name: Scores
+    lexical: Scores  # BM25, raw
+    name: Scores  # the entry's best name match, 0 to 1
     matches: dict[str, NameMatch]
+    features: Scores  # (entries, len(FEATURES))
 
 
 class Searcher:
@@ -49,19 +52,16 @@ class Searcher:
     def __init__(self, index: StoredIndex, encoder: Encoder, weights: FusionWeights | None = None) -> None:
         self.index = index
         self.encoder = encoder
-        self.weights = weights or FusionWeights()
+        self.weights = weights or FusionWeights.learned()
         self.entries: list[Entry] = index.entries
         self.by_id = {entry.id: entry for entry in self.entries}
         self._position = {entry.id: i for i, entry in enumerate(self.entries)}
-        self._row_entry = np.array([self._position[row.entry_id] for row in index.rows], dtype=np.int64)
         self._row_field = [row.field for row in index.rows]
-        self._row_weight = np.array([FIELD_WEIGHTS.get(f, 1.0) for f in self._row_field], dtype=np.float32)
-        # Rows grouped by entry, so that per-entry maxima are one numpy reduction each.
-        self._grouped = np.argsort(self._row_entry, kind="stable")
-        group_entries, starts, sizes = np.unique(self._row_entry[self._grouped], return_index=True, return_counts=True)
-        self._group_entries, self._group_starts, self._group_sizes = group_entries, starts, sizes
+        self._fields = FieldRows(index.rows, self._position)
         faiss.omp_set_num_threads(1)  # a glossary-sized search gains nothing from more threads
+        self._matrix = _flat_vectors(index.vectors)  # a view, no copy: scanned whole with one product
         self.names = NameIndex(self.entries)
+        self._names_lexical = build_names_lexical(self.entries)
         self.lexical_unit = max_idf(len(self.entries))
 
     @classmethod
@@ -106,19 +106,23 @@ class Searcher:
 
     def signals(self, query: str, vector: Scores) -> Signals:
         """Every entry's score under each signal, for a query whose vector is already known."""
-        dense, best_row = self._dense(vector)
+        similarity = self._similarity(vector)
+        dense, best_row = self._fields.dense(similarity)
+        cosines, best = self._fields.cosines(similarity)
         matches = self.names.match(query)
-        name = np.zeros(len(self.entries), dtype=np.float32)
-        for entry_id, match in matches.items():
-            name[self._position[entry_id]] = match.score
-        return Signals(dense, best_row, self._lexical(query), name, matches)
+        names = name_columns(matches, self._position, len(self.entries))
+        tokens = list(tokenize(query))
+        lexical = self._bm25(self.index.lexical, tokens)
+        lexical_names = self._bm25(self._names_lexical, tokens)
+        features = feature_matrix(dense, cosines, best, self._saturated(lexical), names, self._saturated(lexical_names))
+        return Signals(dense, best_row, lexical, names.max(axis=1), matches, features)
 
     def rank(
         self, query: str, vector: Scores, k: int, weights: FusionWeights
     ) -> tuple[list[Hit], dict[str, NameMatch]]:
         """Rank entries for a query whose vector is already known (evaluation embeds in batches)."""
         found = self.signals(query, vector)
-        fused = fuse(found.dense, found.lexical, found.name, weights, self.lexical_unit)
+        fused = fuse(found.features, weights)
         shown = visible(fused, found.name, weights)
         candidates = np.flatnonzero(shown)
         order = candidates[np.argsort(-fused[candidates], kind="stable")[:k]]
@@ -129,34 +133,25 @@ class Searcher:
             hits.append(self._hit(position, float(fused[position]), scores, found.best_row[position], match, query))
         return hits, found.matches
 
-    def _dense(self, vector: Scores) -> tuple[Scores, npt.NDArray[np.int64]]:
-        """Per entry: the weighted best and second-best field similarity mixed, and the best field's row."""
+    def _similarity(self, vector: Scores) -> Scores:
+        """The query's cosine with every row; rows a non-flat index does not return get UNSEEN."""
+        if self._matrix is not None:
+            return np.asarray(self._matrix @ vector, dtype=np.float32)
         count = min(self.index.vectors.ntotal, DENSE_CANDIDATES)
         scores, rows = self.index.vectors.search(vector.reshape(1, -1), count)
         keep = rows[0] >= 0
-        similarity = np.full(len(self._row_field), -1.0, dtype=np.float32)  # rows not fetched rank last
+        similarity = np.full(len(self._row_field), UNSEEN, dtype=np.float32)
         similarity[rows[0][keep]] = scores[0][keep]
-        weighted = (similarity * self._row_weight)[self._grouped]  # rows grouped by entry
-        starts = self._group_starts
-        best = np.maximum.reduceat(weighted, starts)
-        is_best = weighted == np.repeat(best, self._group_sizes)
-        positions = np.arange(len(weighted))
-        best_at = np.minimum.reduceat(np.where(is_best, positions, len(weighted)), starts)
-        runner = weighted.copy()
-        runner[best_at] = -np.inf
-        second = np.maximum.reduceat(runner, starts)
-        second = np.where(np.isfinite(second), second, best)  # an entry with a single field
-        dense = np.zeros(len(self.entries), dtype=np.float32)
-        best_row = np.full(len(self.entries), -1, dtype=np.int64)
-        dense[self._group_entries] = (1 - SECOND_FIELD_SHARE) * best + SECOND_FIELD_SHARE * second
-        best_row[self._group_entries] = self._grouped[best_at]
-        return dense, best_row
+        return similarity
 
-    def _lexical(self, query: str) -> Scores:
-        tokens = tokenize(query)
+    @staticmethod
+    def _bm25(retriever: bm25s.BM25, tokens: list[str]) -> Scores:
         if not tokens:
-            return np.zeros(len(self.entries), dtype=np.float32)
-        return np.asarray(self.index.lexical.get_scores(list(tokens)), dtype=np.float32)
+            return np.zeros(retriever.scores["num_docs"], dtype=np.float32)
+        return np.asarray(retriever.get_scores(tokens), dtype=np.float32)
+
+    def _saturated(self, bm25: Scores) -> Scores:
+        return saturate(bm25 / self.lexical_unit)
 
     def _hit(
         self, position: int, score: float, signals: dict[str, np.float32], row: int, match: NameMatch | None, query: str
@@ -184,6 +179,14 @@ class Searcher:
         if fuzzy:
             return max(fuzzy, key=lambda m: m.score).name
         return None if answered else self.names.closest(query)
+
+
+def _flat_vectors(index: faiss.Index) -> npt.NDArray[np.float32] | None:
+    """The stored vectors of a flat index as a (rows, dimension) view of FAISS's own buffer."""
+    if not isinstance(index, faiss.IndexFlat) or index.ntotal == 0:
+        return None
+    flat = faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d)
+    return np.asarray(flat, dtype=np.float32).reshape(index.ntotal, index.d)
 
 
 def check_query(query: str, k: int) -> str:

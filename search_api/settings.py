@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -33,16 +32,16 @@ class Settings(BaseSettings):
     )
     fusion: dict[str, float] = Field(
         default_factory=dict,
-        description='Overrides of the fusion weights, as JSON: {"dense", "lexical", "name", "lexical_half", "floor"}.',
+        description=(
+            'Overrides of the fusion weights, as JSON: {"lexical": 2.0, "floor": 1.0}; '
+            "keys: the features, floor, lookup."
+        ),
     )
 
     @field_validator("fusion")
     @classmethod
     def _known_weights(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = set(value) - set(FusionWeights.__dataclass_fields__)
-        if unknown:
-            allowed = ", ".join(FusionWeights.__dataclass_fields__)
-            raise ValueError(f"unknown fusion weight(s) {', '.join(sorted(unknown))}; use {allowed}")
+        FusionWeights().with_overrides(value)  # raises ValueError naming any unknown key
         return value
 
     def load_searcher(self) -> Searcher:
@@ -53,7 +52,7 @@ class Settings(BaseSettings):
 
     def fusion_weights(self) -> FusionWeights:
         """The default fusion weights with this setting's overrides applied."""
-        return replace(FusionWeights(), **self.fusion)
+        return FusionWeights.learned().with_overrides(self.fusion)
 
 
 @lru_cache

@@ -12,7 +12,6 @@ from search_api.searcher import Searcher
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("what happens when a model makes predictions?", "inference"),
         ("backpropogation", "backpropagation"),
         ("inferance", "inference"),
         ("embeding", "embedding"),
@@ -20,11 +19,23 @@ from search_api.searcher import Searcher
         ("what does RLHF stand for", "reinforcement-learning-from-human-feedback"),
         ("CNN", "convolutional-neural-network"),
         ("regularisation", "regularization"),
-        ("making a big model smaller by training a small one to copy it", "distillation"),
     ],
 )
-def test_golden_queries_rank_their_entry_first(bundled_searcher: Searcher, query: str, expected: str) -> None:
+def test_names_acronyms_and_typos_rank_their_entry_first(bundled_searcher: Searcher, query: str, expected: str) -> None:
     assert bundled_searcher.search(query, k=5)[0].id == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("what happens when a model makes predictions?", "inference"),
+        ("making a big model smaller by training a small one to copy it", "distillation"),
+        ("teaching a computer to see and understand pictures", "computer-vision"),
+        ("a program that chats with customers on a website", "chatbot"),
+    ],
+)
+def test_questions_rank_their_entry_near_the_top(bundled_searcher: Searcher, query: str, expected: str) -> None:
+    assert expected in [hit.id for hit in bundled_searcher.search(query, k=3)]
 
 
 def test_typo_hit_explains_itself_and_offers_the_name(bundled_searcher: Searcher) -> None:
@@ -49,18 +60,20 @@ def test_questions_the_glossary_cannot_answer_get_no_hits(bundled_searcher: Sear
 
 @pytest.fixture(scope="module")
 def report(bundled_searcher: Searcher) -> Report:
-    return evaluate(bundled_searcher, load_queries(BUNDLED_QUERIES, set(bundled_searcher.by_id)))
+    """The test split: questions about entries whose questions chose nothing (corpus/README.md)."""
+    return evaluate(bundled_searcher, load_queries(BUNDLED_QUERIES, set(bundled_searcher.by_id), "test"))
 
 
 def test_quality_targets_hold(report: Report) -> None:
-    """Pinned just below what the ranker reaches (README, Ranking), so a regression fails CI."""
+    """Pinned just below what the ranker reaches on the test split (README, Ranking), so a regression fails CI."""
     full = report.scores["full"]
-    assert full["overall"]["recall@1"] >= 0.86
-    assert full["overall"]["mrr@10"] >= 0.905
+    assert full["overall"]["recall@1"] >= 0.775
+    assert full["overall"]["mrr@10"] >= 0.855
+    assert full["blind"]["recall@1"] >= 0.74
+    assert full["paraphrase"]["recall@1"] >= 0.74
     assert full["typo"]["recall@1"] >= 0.97
-    assert full["acronym"]["recall@1"] >= 0.96
+    assert full["acronym"]["recall@1"] >= 0.99
     assert full["lookup"]["recall@1"] >= 0.99
-    assert full["paraphrase"]["recall@1"] >= 0.79
     assert report.rejected["full"] >= 0.92
 
 

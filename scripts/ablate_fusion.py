@@ -1,0 +1,88 @@
+#!/usr/bin/env python
+"""Each change to the ranker alone and together, on the test split of the evaluation set.
+
+Every learned variant is fitted on the dev split exactly as scripts/tune_fusion.py fits the
+shipped weights (same penalty, same floor rule), then scored on the test split, which nothing
+was chosen on. This script only reports; it writes nothing.
+
+    .venv/bin/python scripts/ablate_fusion.py [--index DIR] [--queries FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from indexer.paths import BUNDLED_QUERIES, default_index_dir
+from search_api.evaluation import evaluate, load_queries
+from search_api.fusion import FEATURES, WEIGHTS_FILE, FusionWeights
+from search_api.fusion_learning import LOOKUP, choose_floor, fit, signals
+from search_api.searcher import Searcher
+
+SIGNALS = ("dense", "lexical", "exact", "fuzzy", "contained")
+FIELDS = (
+    "cos_term",
+    "cos_definition",
+    "cos_plain_english",
+    "cos_analogy",
+    "cos_example",
+    "cos_usage",
+    "cos_misconceptions",
+    "best_field",
+)
+VARIANTS: dict[str, tuple[tuple[str, ...], float]] = {
+    "learned weights, the three signals of before": (SIGNALS, LOOKUP),
+    "+ per-field cosines": ((*SIGNALS, *FIELDS), LOOKUP),
+    "+ names-only BM25": ((*SIGNALS, "lexical_names"), LOOKUP),
+    "all features, no lookup rule": (FEATURES, 0.0),
+    "all features + lookup rule (shipped)": (FEATURES, LOOKUP),
+}
+# The release before this one: weights set by hand on the 361-entry glossary's own questions.
+BEFORE = FusionWeights({"dense": 1.0, "lexical": 3.0, "exact": 0.6, "fuzzy": 0.6, "contained": 0.6}, floor=0.85)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--index", type=Path, default=default_index_dir())
+    parser.add_argument("--queries", type=Path, default=BUNDLED_QUERIES)
+    args = parser.parse_args()
+    penalty = float(json.loads(WEIGHTS_FILE.read_text("utf-8"))["penalty"])
+    searcher = Searcher.load(args.index)
+    dev = load_queries(args.queries, set(searcher.by_id), "dev")
+    test = load_queries(args.queries, set(searcher.by_id), "test")
+    answerable = [q for q in dev if q.expected is not None]
+    features, _ = signals(searcher, answerable)
+    none_features, none_names = signals(searcher, [q for q in dev if q.expected is None])
+    answers = np.array([searcher.entries.index(searcher.by_id[q.expected or ""]) for q in answerable])
+    variants = {"before: hand-set weights (361-entry release)": BEFORE}
+    for name, (chosen, lookup) in VARIANTS.items():
+        columns = [FEATURES.index(f) for f in chosen]
+        weights = np.zeros(len(FEATURES), dtype=np.float32)
+        weights[columns] = fit(features[:, :, columns], answers, penalty)
+        learned = FusionWeights(dict(zip(FEATURES, map(float, weights), strict=True)), 0.0, lookup)
+        floor = choose_floor(none_features, none_names, weights, lookup)
+        variants[name] = FusionWeights(learned.weights, floor, lookup)
+    print(
+        f"test split: {sum(q.expected is not None for q in test)} answerable, "
+        f"{sum(q.expected is None for q in test)} unanswerable; {len(searcher.entries)} entries"
+    )
+    print("| ranker | R@1 | MRR@10 | blind R@1 | blind MRR@10 | typo/acronym/lookup R@1 | none -> [] |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, weights in variants.items():
+        report = evaluate(searcher, test, weights)
+        full = report.scores["full"]
+        names = [r for r in report.results["full"] if r.query.kind in ("typo", "acronym", "lookup")]
+        exact = sum(r.rank == 1 for r in names) / len(names)
+        print(
+            f"| {name} | {full['overall']['recall@1']:.3f} | {full['overall']['mrr@10']:.3f} | "
+            f"{full['blind']['recall@1']:.3f} | {full['blind']['mrr@10']:.3f} | {exact:.3f} | "
+            f"{report.rejected['full']:.3f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
