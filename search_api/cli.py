@@ -118,7 +118,8 @@ def index(
     path, target = source or BUNDLED_CORPUS, out_dir or default_index_dir()
     with domain_errors(), _progress_bar(err.is_terminal) as progress:
         entries = load_glossary(path, complete=source is None)
-        report = build_index(entries, target, model, lambda: load_encoder(model), str(path), progress)
+        # The manifest keeps the absolute source, so that a rebuild hint can name it from anywhere.
+        report = build_index(entries, target, model, lambda: load_encoder(model), str(path.resolve()), progress)
     state = "up to date" if report.up_to_date else f"embedded {report.embedded} texts, reused {report.reused}"
     out.print(
         f"Indexed {report.entries} entries as {report.vectors} vectors in {report.seconds:.1f} s "
