@@ -188,6 +188,7 @@ def serve(
         f"serving {settings.index} ({entries} entries) on http://{host}:{port}/ "
         f"with {settings.workers} worker process(es)",
         markup=False,
+        soft_wrap=True,
     )
     if searcher is None:
         run(settings)
