@@ -205,10 +205,12 @@ def latency_line(name: str, values: list[float]) -> str:
     )
 
 
-async def probe(port: int, target: str, interval: float, until: float, headers: dict[str, str]) -> list[float]:
+async def probe(
+    port: int, target: str, interval: float, until: float, headers: dict[str, str], done: asyncio.Event | None = None
+) -> list[float]:
     """Latency of one request every `interval` seconds on a fresh connection each (as a load balancer would)."""
     times: list[float] = []
-    while time.monotonic() < until:
+    while time.monotonic() < until and not (done is not None and done.is_set()):
         started = time.perf_counter()
         try:
             status, _ = await one_request(port, target, headers)
@@ -239,8 +241,9 @@ def phase_fuzz(args: argparse.Namespace) -> None:
 async def slow_clients(server: Server, count: int, seconds: float) -> None:
     head_limit = 16384
     before = sum(server.rss_mb().values())
-    until = time.monotonic() + seconds + 40
-    health = asyncio.create_task(probe(server.port, "/health", 0.1, until, {}))
+    until = time.monotonic() + seconds + 60
+    done = asyncio.Event()
+    health = asyncio.create_task(probe(server.port, "/health", 0.1, until, {}, done))
     opened: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     started = time.monotonic()
     for i in range(count):
@@ -261,6 +264,7 @@ async def slow_clients(server: Server, count: int, seconds: float) -> None:
         return time.monotonic() - started
 
     closes = await asyncio.gather(*(closed_after(r) for r, _ in opened))
+    done.set()
     for _, writer in opened:
         writer.close()
     after = sum(server.rss_mb().values())

@@ -6,9 +6,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, Response
@@ -36,6 +39,10 @@ from search_api.shedding import InFlightCap, RateLimit
 from search_api.snippets import shorten
 
 SUGGEST_MAX = 20
+# Searches (model calls) run one at a time per worker, in a pool of their own: the model already
+# uses GLOSSARY_THREADS threads, more workers use more cores, and the event loop (which answers
+# /health and sheds load) then competes for the interpreter with one thread, not dozens.
+SEARCH_SLOTS = 1
 ID_SHOWN = 80  # characters of an unknown id echoed back in a 404
 ERRORS: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorPublic, "description": "Unknown term id or path"},
@@ -64,6 +71,7 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
         first.answer("warm up", 1)  # the first model call is slow; pay it before the first user
         holder = SearcherHolder(first, settings.index, settings.load_searcher)
         app.state.holder = holder
+        app.state.search_pool = anyio.CapacityLimiter(SEARCH_SLOTS)
         watcher = asyncio.create_task(holder.watch(settings.reload_interval)) if settings.reload_interval else None
         yield
         if watcher is not None:
@@ -90,7 +98,7 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
 
 def _add_middleware(app: FastAPI, settings: Settings) -> None:
     """Outermost last: access log, proxy headers, HEAD, security headers, CORS, rate limit, in-flight cap."""
-    app.add_middleware(InFlightCap, cap=settings.max_in_flight)
+    app.add_middleware(InFlightCap, cap=settings.max_in_flight, per_client=settings.max_in_flight_per_client)
     if settings.rate_limits():
         app.add_middleware(RateLimit, limits=settings.rate_limits())
     app.add_middleware(
@@ -125,13 +133,15 @@ TypedText = Annotated[
 
 def _add_routes(app: FastAPI) -> None:
     @app.get("/search", response_model=SearchPublic, tags=["search"])
-    def search(
+    async def search(
+        request: Request,
         searcher: SearcherDep,
         q: QueryText,
         k: Annotated[int, Query(ge=1, le=MAX_K, description="How many hits at most.")] = 10,
     ) -> SearchPublic:
         """Rank glossary entries for a question: dense, lexical and name signals fused."""
-        answer = searcher.answer(q, k)
+        pool = request.app.state.search_pool
+        answer = await anyio.to_thread.run_sync(partial(searcher.answer, q, k), limiter=pool)
         inference = InferencePublic(
             model=searcher.model, embed_ms=answer.embed_ms, search_ms=answer.search_ms, build=build_name(searcher)
         )

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(
         32, ge=1, description="Requests in flight per worker beyond which the API answers 503 with Retry-After."
     )
+    max_in_flight_per_client: int = Field(
+        4, ge=1, description="Requests in flight per worker from one client beyond which it gets 429."
+    )
     rate_limit: str = Field(
         "10/second;300/minute",
         description="Requests per client per worker, as limits notation joined by ';'. Empty: no limit.",

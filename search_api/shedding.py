@@ -6,14 +6,20 @@ Both answer in the API's JSON error shape with `Retry-After`, before any work is
   proxy's X-Forwarded-For), with the `limits` library's sliding-window counters kept in
   this process's memory, so with several workers a client may get up to that many times
   the rate; 429 beyond it.
-- `InFlightCap`: requests being answered by this process; 503 beyond the cap, so the
-  queue, and with it every client's wait, stays short.
+- `InFlightCap`: requests being answered by this process, from any client (503 beyond
+  the cap) and from each client (429 beyond its share), so the queue, and with it every
+  client's wait, stays short, and one client's backlog never sits in front of the others.
+
+A refusal (429 or 503) is sent only after a pause (`REFUSAL_PAUSE`): a client that ignores
+Retry-After and asks again at once would otherwise keep the event loop busy with refusals
+alone, and a pause costs the server nothing but a timer.
 
 `/health` passes both: a load balancer's probe must stay fast while the API sheds load.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 
@@ -25,9 +31,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from search_api.errors import error_bytes
 
 UNLIMITED_PATHS = frozenset({"/health"})
+REFUSAL_PAUSE = 1.0  # seconds before a 429 or 503 is sent
 
 
 async def send_error(send: Send, status: int, message: str, retry_after: int) -> None:
+    await asyncio.sleep(REFUSAL_PAUSE)
     body = error_bytes(status, message)
     headers = [
         (b"content-type", b"application/json"),
@@ -61,20 +69,34 @@ class RateLimit:
 
 
 class InFlightCap:
-    def __init__(self, app: ASGIApp, cap: int) -> None:
+    def __init__(self, app: ASGIApp, cap: int, per_client: int) -> None:
         self.app = app
         self.cap = cap
+        self.per_client = per_client
         self.in_flight = 0  # touched only on the event loop: no lock needed
+        self.by_client: dict[str, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS:
             await self.app(scope, receive, send)
             return
+        client = scope["client"][0] if scope.get("client") else "unknown"
         if self.in_flight >= self.cap:
             await send_error(send, 503, f"the server is busy ({self.cap} requests in flight); try again", 1)
             return
+        mine = self.by_client.get(client, 0)
+        if mine >= self.per_client:
+            message = f"too many requests in flight from {client} (at most {self.per_client}); try again"
+            await send_error(send, 429, message, 1)
+            return
         self.in_flight += 1
+        self.by_client[client] = mine + 1
         try:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
+            left = self.by_client[client] - 1
+            if left:
+                self.by_client[client] = left
+            else:
+                del self.by_client[client]

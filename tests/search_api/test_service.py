@@ -192,3 +192,25 @@ def test_the_access_log_has_one_line_per_request(mini_searcher: Searcher) -> Non
             logging.getLogger("glossary.access").removeHandler(handler)
     assert handler.lines[0].startswith('127.0.0.1 "GET /terms/nope" 404 ') and handler.lines[0].endswith(" ms")
     assert handler.lines[1].startswith('127.0.0.1 "GET /search?q=aaaa') and '...(610 chars)" 422 ' in handler.lines[1]
+
+
+def test_one_client_cannot_hold_more_than_its_share_in_flight(mini_searcher: Searcher) -> None:
+    values = {"max_in_flight": 10, "max_in_flight_per_client": 2, "trusted_proxies": ["127.0.0.1"]}
+    with live(SlowSearcher(mini_searcher, 1.5), **values) as server:
+        results: list[tuple[str, int]] = []
+
+        def search(client: str) -> None:
+            headers = {"X-Forwarded-For": client}
+            response = httpx.get(f"{server.url}/search", params={"q": "dropout"}, headers=headers, timeout=30)
+            results.append((client, response.status_code))
+
+        threads = [threading.Thread(target=search, args=("198.51.100.1",)) for _ in range(4)]
+        threads.append(threading.Thread(target=search, args=("198.51.100.2",)))
+        for thread in threads:
+            thread.start()
+            time.sleep(0.05)
+        for thread in threads:
+            thread.join()
+        greedy = sorted(status for client, status in results if client == "198.51.100.1")
+        assert greedy == [200, 200, 429, 429]
+        assert ("198.51.100.2", 200) in results  # another client still gets in
