@@ -21,6 +21,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from search_api.errors import install_error_handlers
 from search_api.holder import SearcherHolder, build_name
 from search_api.middleware import AccessLog, HeadAsGet, JsonCORSMiddleware, SecurityHeaders
+from search_api.pool import FairPool
 from search_api.querytext import NOT_BLANK_PATTERN, is_blank
 from search_api.schemas import (
     EntryPublic,
@@ -39,10 +40,7 @@ from search_api.shedding import InFlightCap, RateLimit
 from search_api.snippets import shorten
 
 SUGGEST_MAX = 20
-# Searches (model calls) run one at a time per worker, in a pool of their own: the model already
-# uses GLOSSARY_THREADS threads, more workers use more cores, and the event loop (which answers
-# /health and sheds load) then competes for the interpreter with one thread, not dozens.
-SEARCH_SLOTS = 1
+
 ID_SHOWN = 80  # characters of an unknown id echoed back in a 404
 ERRORS: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorPublic, "description": "Unknown term id or path"},
@@ -71,7 +69,10 @@ def create_app(settings: Settings | None = None, searcher: Searcher | None = Non
         first.answer("warm up", 1)  # the first model call is slow; pay it before the first user
         holder = SearcherHolder(first, settings.index, settings.load_searcher)
         app.state.holder = holder
-        app.state.search_pool = anyio.CapacityLimiter(SEARCH_SLOTS)
+        # Searches (model calls) run GLOSSARY_SEARCH_SLOTS at a time per worker, in a pool of their own,
+        # served to waiting clients in turn; the event loop (which answers /health and sheds load)
+        # then competes for the interpreter with a few threads, not dozens.
+        app.state.search_pool = FairPool(settings.search_slots)
         watcher = asyncio.create_task(holder.watch(settings.reload_interval)) if settings.reload_interval else None
         yield
         if watcher is not None:
@@ -140,8 +141,10 @@ def _add_routes(app: FastAPI) -> None:
         k: Annotated[int, Query(ge=1, le=MAX_K, description="How many hits at most.")] = 10,
     ) -> SearchPublic:
         """Rank glossary entries for a question: dense, lexical and name signals fused."""
-        pool = request.app.state.search_pool
-        answer = await anyio.to_thread.run_sync(partial(searcher.answer, q, k), limiter=pool)
+        pool: FairPool = request.app.state.search_pool
+        client = request.client.host if request.client else "unknown"
+        async with pool.slot(client):
+            answer = await anyio.to_thread.run_sync(partial(searcher.answer, q, k))
         inference = InferencePublic(
             model=searcher.model, embed_ms=answer.embed_ms, search_ms=answer.search_ms, build=build_name(searcher)
         )

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(
         32, ge=1, description="Requests in flight per worker beyond which the API answers 503 with Retry-After."
     )
+    search_slots: int = Field(
+        1, ge=1, description="Searches run at once per worker; waiting ones are served client by client in turn."
+    )
     max_in_flight_per_client: int = Field(
         4, ge=1, description="Requests in flight per worker from one client beyond which it gets 429."
     )
