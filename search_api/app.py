@@ -10,7 +10,6 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated
 
-import anyio
 import anyio.to_thread
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
