@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import copy
 import logging
+import multiprocessing
 import os
+import signal
+import socket
+import threading
+import time
 from http import HTTPStatus
 from typing import Any
 
@@ -22,7 +27,6 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.protocols.http.h11_impl import H11Protocol
-from uvicorn.supervisors import Multiprocess
 
 from search_api.errors import error_bytes
 from search_api.middleware import SECURITY_HEADERS
@@ -159,8 +163,77 @@ def run(settings: Settings, app: FastAPI | None = None) -> None:
     os.environ.update(
         {"GLOSSARY_INDEX": str(settings.index), "GLOSSARY_HOST": settings.host, "GLOSSARY_PORT": str(settings.port)}
     )
-    config = uvicorn_config(
-        "search_api.server:worker_app", settings.host, settings.port, settings, factory=True, workers=settings.workers
-    )
-    socket = config.bind_socket()
-    Multiprocess(config, sockets=[socket]).run()
+    reuseport_socket(settings.host, settings.port).close()  # the port is free (else: one clear error, here)
+    Supervisor(settings.workers).run()
+
+
+def reuseport_socket(host: str, port: int) -> socket.socket:
+    """A socket of its own for one worker: with SO_REUSEPORT the kernel spreads new connections over the
+    workers' sockets. (One shared socket would not: the first worker to wake accepts a whole burst.)"""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(f"error: cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve_worker() -> None:
+    """One worker process: its own socket on the shared port, uvicorn, the app loading the index."""
+    settings = get_settings()
+    config = uvicorn_config("search_api.server:worker_app", settings.host, settings.port, settings, factory=True)
+    uvicorn.Server(config).run(sockets=[reuseport_socket(settings.host, settings.port)])
+
+
+class Supervisor:
+    """Starts the workers, starts another when one dies, and stops them all on SIGINT or SIGTERM."""
+
+    RESTART_PAUSE = 1.0
+    GIVE_UP_AFTER = 5  # workers in a row that died within STARTUP_SECONDS of starting
+
+    STARTUP_SECONDS = 30.0
+
+    def __init__(self, workers: int) -> None:
+        self.context = multiprocessing.get_context("spawn")
+        self.workers = workers
+        self.stop = threading.Event()
+        self.processes: list[tuple[multiprocessing.process.BaseProcess, float]] = []
+
+    def start_worker(self) -> tuple[multiprocessing.process.BaseProcess, float]:
+        process = self.context.Process(target=serve_worker, name="glossary-worker")
+        process.start()
+        return process, time.monotonic()
+
+    def run(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.stop.set())
+        self.processes = [self.start_worker() for _ in range(self.workers)]
+        early_deaths = 0
+        while not self.stop.wait(0.5):
+            for number, (process, started) in enumerate(self.processes):
+                if process.is_alive():
+                    continue
+                lived = time.monotonic() - started
+                early_deaths = early_deaths + 1 if lived < self.STARTUP_SECONDS else 0
+                logger.error("worker %s exited with code %s after %.0f s", process.pid, process.exitcode, lived)
+                if early_deaths >= self.GIVE_UP_AFTER:
+                    logger.error("workers keep dying as they start; stopping")
+                    self.stop.set()
+                    break
+                time.sleep(self.RESTART_PAUSE)
+                self.processes[number] = self.start_worker()
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        for process, _ in self.processes:
+            if process.is_alive():
+                process.terminate()  # SIGTERM: uvicorn finishes the requests in flight
+        for process, _ in self.processes:
+            process.join(30)
+            if process.is_alive():
+                process.kill()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -21,6 +22,15 @@ def worker_pids(parent: int) -> list[int]:
         if b"resource_tracker" not in command:
             workers.append(pid)
     return workers
+
+
+def sockets(pid: int) -> set[str]:
+    fds = Path(f"/proc/{pid}/fd")
+    links = set()
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):
+            links.add(os.readlink(fd))
+    return {link for link in links if link.startswith("socket:")}
 
 
 def resident_mb(pid: int) -> float:
@@ -53,6 +63,16 @@ def test_serve_starts_the_workers_asked_for_and_each_loads_the_index(mini_index:
         with httpx.Client(base_url=url, timeout=30) as client:
             codes = [client.get("/search", params={"q": "dropout"}).status_code for _ in range(20)]
         assert codes == [200] * 20
+        # A burst of connections is spread over the workers (each listens on its own SO_REUSEPORT socket).
+        before = {pid: sockets(pid) for pid in workers}
+        clients = [httpx.Client(base_url=url, timeout=30) for _ in range(16)]
+        try:
+            assert all(client.get("/health").status_code == 200 for client in clients)
+            gained = [len(sockets(pid) - before[pid]) for pid in workers]
+        finally:
+            for client in clients:
+                client.close()
+        assert sum(gained) == 16 and min(gained) >= 2, gained
     finally:
         server.send_signal(signal.SIGINT)
         _, stderr = server.communicate(timeout=60)
