@@ -97,6 +97,15 @@ class Server:
                 queue += map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
         return pids
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU time of every process of the server so far."""
+        total = 0
+        for pid in self.pids():
+            with suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
     def rss_mb(self) -> dict[int, float]:
         sizes = {}
         for pid in self.pids():
@@ -396,17 +405,25 @@ def phase_throughput(args: argparse.Namespace) -> None:
         (f"before issue 10 ({BASELINE}), one process", {}, baseline),
         ("GLOSSARY_WORKERS=1", {"GLOSSARY_WORKERS": "1", **UNLIMITED}, None),
         ("GLOSSARY_WORKERS=2", {"GLOSSARY_WORKERS": "2", **UNLIMITED}, None),
+        (
+            "GLOSSARY_WORKERS=2 GLOSSARY_SEARCH_SLOTS=2",
+            {"GLOSSARY_WORKERS": "2", "GLOSSARY_SEARCH_SLOTS": "2", **UNLIMITED},
+            None,
+        ),
     ]
     rates = []
     try:
         for name, env, path in runs:
             with serve(args.index, env, path) as server:
                 asyncio.run(search_clients(server.port, 16, 3))  # warm every worker
+                cpu = server.cpu_seconds()
                 ok, statuses, times = asyncio.run(search_clients(server.port, 16, args.seconds))
+                cpu = server.cpu_seconds() - cpu
                 memory = server.rss_mb()
             rates.append(ok / args.seconds)
             print(
                 f"throughput: {name}: {ok / args.seconds:.0f} answers/s, statuses {statuses}; "
+                f"server CPU {cpu / args.seconds:.2f} cores, {1000 * cpu / max(ok, 1):.1f} CPU-ms per answer; "
                 + latency_line("latency", times)
                 + "; RSS per process (MB): "
                 + ", ".join(f"{v:.0f}" for v in memory.values())
