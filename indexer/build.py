@@ -15,6 +15,7 @@ import numpy as np
 from indexer.encoder import Encoder, Vectors
 from indexer.errors import UnusableIndexError
 from indexer.lexical import build_lexical
+from indexer.publish import prepare_output
 from indexer.schema import Entry
 from indexer.storage import Row, StoredIndex, read_index, write_index
 from indexer.texts import EMBEDDED_FIELDS, embedding_texts
@@ -66,6 +67,7 @@ def build_index(
 ) -> BuildReport:
     """Write the index of `entries` to `out`; the encoder is loaded only if something must be embedded."""
     started = time.perf_counter()
+    prepare_output(out)  # writable? (one-line error before any embedding) and what killed builds left, removed
     previous = _previous(out, model)
     fingerprint = corpus_fingerprint(entries)
     if previous is not None and previous.manifest.corpus_fingerprint == fingerprint:

@@ -10,6 +10,7 @@ JSON error body.
     │   ├── IndexMissingError      nothing built at that path
     │   ├── IndexDamagedError      missing file, truncated file or checksum mismatch
     │   └── IndexVersionError      other format version or other model than expected
+    ├── IndexWriteError        the index cannot be written where asked
     ├── ModelLoadError         the embedding model cannot be loaded offline
     └── QueryError             a query that cannot be answered as given
 """
@@ -71,6 +72,10 @@ class IndexDamagedError(UnusableIndexError):
 
 class IndexVersionError(UnusableIndexError):
     """The index was written by another format version or with another model."""
+
+
+class IndexWriteError(GlossaryError):
+    """The output location of a build cannot be written (checked before anything is embedded)."""
 
 
 class ModelLoadError(GlossaryError):

@@ -66,7 +66,7 @@ def load_source(source: Path) -> LoadResult:
     for path in source_files(source):
         reader = _read_yaml if path.suffix in YAML_SUFFIXES else _READERS[path.suffix]
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Excel's "CSV UTF-8") is dropped
         except (OSError, UnicodeDecodeError) as exc:
             result.problems.append(Problem(str(path), f"cannot read file: {exc}"))
             continue
@@ -90,10 +90,7 @@ def _read_yaml(file: str, text: str) -> Iterator[RawEntry | Problem]:
         document = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        yield Problem(file, f"malformed YAML: {reason}", line=line)
+        yield _yaml_problem(file, exc)
         return
     if data is None:
         return
@@ -109,6 +106,19 @@ def _read_yaml(file: str, text: str) -> Iterator[RawEntry | Problem]:
             str(key.value): key.start_mark.line + 1 for key, _ in node.value if isinstance(key, yaml.ScalarNode)
         }
         yield RawEntry({str(k): v for k, v in item.items()}, file, line, field_lines)
+
+
+def _yaml_problem(file: str, exc: yaml.YAMLError) -> Problem:
+    """Where a YAML error is: where it was found, or where the unclosed thing began when the file just ended."""
+    problem_mark = getattr(exc, "problem_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
+    reason = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    if context_mark is not None and reason == "found unexpected end of stream":
+        # An unclosed quote or bracket: the end of the file is not where to look.
+        return Problem(file, f"malformed YAML: {context} that starts here is never closed", context_mark.line + 1)
+    mark = problem_mark or context_mark
+    return Problem(file, f"malformed YAML: {reason}", line=mark.line + 1 if mark is not None else None)
 
 
 def _read_jsonl(file: str, text: str) -> Iterator[RawEntry | Problem]:
@@ -128,12 +138,19 @@ def _read_jsonl(file: str, text: str) -> Iterator[RawEntry | Problem]:
 
 def _read_csv(file: str, text: str) -> Iterator[RawEntry | Problem]:
     reader = csv.DictReader(text.splitlines())
-    header = reader.fieldnames or []
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as exc:
+        yield Problem(file, f"malformed CSV header: {exc}", 1)
+        return
     missing = [name for name in ("term", "definition") if name not in header]
     if missing:
         yield Problem(file, f"the header row lacks the column(s) {', '.join(missing)}", 1)
         return
-    for row in reader:
+    for row in _csv_rows(file, reader):
+        if isinstance(row, Problem):
+            yield row
+            return
         number = reader.line_num
         if None in row:
             yield Problem(file, "this row has more cells than the header has columns", number)
@@ -148,6 +165,21 @@ def _read_csv(file: str, text: str) -> Iterator[RawEntry | Problem]:
             else:
                 data[key] = value
         yield RawEntry(data, file, number)
+
+
+def _csv_rows(file: str, reader: csv.DictReader[str]) -> Iterator[dict[str | Any, str | Any] | Problem]:
+    """The rows of a CSV file, or, at the first row the csv module cannot read, a located problem."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # e.g. a cell longer than csv.field_size_limit() (131,072 characters), or a stray NUL byte
+            # reader.line_num counts the lines read before the failing row started
+            yield Problem(file, f"malformed CSV: {exc}; the rest of this file is not read", reader.line_num + 1)
+            return
+        yield row
 
 
 _READERS = {".jsonl": _read_jsonl, ".csv": _read_csv}

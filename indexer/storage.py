@@ -9,8 +9,9 @@ An index is one directory:
     entries.json    the validated entries
     lexical/        the bm25s index over one document per entry
 
-It is written into a temporary sibling directory and renamed into place, so a reader
-never sees a half-written index.
+`indexer.publish` puts it in place: each build is a versioned directory, and the index
+path is a symlink switched to the new one in one atomic step, so a reader never sees a
+half-written index and a killed build leaves the previous one in place.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +31,8 @@ import numpy as np
 from pydantic import BaseModel, ValidationError
 
 from indexer.encoder import Vectors
-from indexer.errors import IndexDamagedError, IndexMissingError, IndexVersionError
+from indexer.errors import IndexDamagedError, IndexMissingError, IndexVersionError, IndexWriteError
+from indexer.publish import build_lock, checkpoint, publish, staging_dir
 from indexer.schema import Entry
 
 FORMAT_VERSION = 1
@@ -76,14 +77,18 @@ class StoredIndex:
     rows: list[Row]
     vectors: faiss.Index
     lexical: bm25s.BM25
+    location: Path | None = None  # the directory actually read (a symlinked index path resolved)
 
     def row_vectors(self) -> Vectors:
         """All stored vectors, in row order."""
         return np.asarray(self.vectors.reconstruct_n(0, self.vectors.ntotal), dtype=np.float32)
 
 
-def rebuild_hint(path: Path) -> str:
-    return f"rebuild it with: glossary index --out {path}"
+def rebuild_hint(path: Path, source: str | None = None) -> str:
+    """How to rebuild the index at `path`, from the glossary it was built from when that is known."""
+    if source:
+        return f"rebuild it with: glossary index {shlex.quote(source)} --out {shlex.quote(str(path))}"
+    return f"rebuild it with: glossary index SOURCE --out {shlex.quote(str(path))} (SOURCE: the glossary it indexed)"
 
 
 def sha256_file(path: Path) -> str:
@@ -103,22 +108,21 @@ def write_index(
     lexical: bm25s.BM25,
     before_commit: Callable[[Path], None] | None = None,
 ) -> Manifest:
-    """Write a complete index to `path` atomically and return its manifest.
+    """Write a complete index and publish it at `path` in one atomic step; return its manifest.
 
     `before_commit` is called with the temporary directory once every file is written
-    and before it replaces `path` (tests use it to fail at the last moment).
+    and before it is published (tests use it to fail at the last moment).
     """
-    path = path.resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
-        manifest = _write_files(tmp, manifest_fields, entries, rows, vectors, lexical)
+    path = Path(os.path.abspath(path))
+    with build_lock(path), staging_dir(path) as tmp:
+        try:
+            manifest = _write_files(tmp, manifest_fields, entries, rows, vectors, lexical)
+        except OSError as exc:
+            raise IndexWriteError(f"cannot write the index at {path}: {exc.strerror or exc}") from exc
+        checkpoint("files-written")
         if before_commit is not None:
             before_commit(tmp)
-        _swap_into_place(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        publish(tmp, path)
     return manifest
 
 
@@ -143,26 +147,12 @@ def _write_files(
         if file.is_file():
             with file.open("rb") as handle:
                 os.fsync(handle.fileno())
+        checkpoint("fsync")
     return manifest
 
 
 def _write_json(path: Path, data: object) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-
-
-def _swap_into_place(tmp: Path, path: Path) -> None:
-    """Replace `path` by `tmp`; the old index stays whole until the new one is in place."""
-    if not path.exists():
-        os.replace(tmp, path)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-    os.replace(path, old / "index")
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        os.replace(old / "index", path)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def read_manifest(path: Path) -> Manifest:
@@ -179,33 +169,37 @@ def read_manifest(path: Path) -> Manifest:
     if manifest.format_version != FORMAT_VERSION:
         raise IndexVersionError(
             f"the index at {path} has format version {manifest.format_version}, "
-            f"this program reads version {FORMAT_VERSION}; {rebuild_hint(path)}"
+            f"this program reads version {FORMAT_VERSION}; {rebuild_hint(path, manifest.source)}"
         )
     return manifest
 
 
 def read_index(path: Path, expected_model: str | None = None) -> StoredIndex:
-    """Load and verify an index: format version, model, and every file's checksum."""
+    """Load and verify an index: format version, model, and every file's checksum.
+
+    A symlinked index path is resolved once, so that every file comes from the same build
+    even when a new build is published meanwhile.
+    """
     path = Path(path)
-    manifest = read_manifest(path)
+    location = Path(os.path.realpath(path))
+    manifest = read_manifest(location if location.is_dir() else path)
+    hint = rebuild_hint(path, manifest.source)
     if expected_model is not None and manifest.model != expected_model:
         raise IndexVersionError(
-            f"the index at {path} was built with the model {manifest.model!r}, "
-            f"not {expected_model!r}; {rebuild_hint(path)}"
+            f"the index at {path} was built with the model {manifest.model!r}, not {expected_model!r}; {hint}"
         )
     for name, checksum in manifest.checksums.items():
-        file = path / name
+        file = location / name
         if not file.is_file():
-            raise IndexDamagedError(f"the index at {path} lacks {name}; {rebuild_hint(path)}")
+            raise IndexDamagedError(f"the index at {path} lacks {name}; {hint}")
         if sha256_file(file) != checksum:
             raise IndexDamagedError(
-                f"{name} in the index at {path} does not match its checksum "
-                f"(truncated or changed); {rebuild_hint(path)}"
+                f"{name} in the index at {path} does not match its checksum (truncated or changed); {hint}"
             )
     try:
-        return _read_files(path, manifest)
+        return _read_files(location, manifest)
     except (OSError, ValueError, RuntimeError, ValidationError) as exc:
-        raise IndexDamagedError(f"the index at {path} cannot be read ({exc}); {rebuild_hint(path)}") from exc
+        raise IndexDamagedError(f"the index at {path} cannot be read ({exc}); {hint}") from exc
 
 
 def _read_files(path: Path, manifest: Manifest) -> StoredIndex:
@@ -215,4 +209,4 @@ def _read_files(path: Path, manifest: Manifest) -> StoredIndex:
     lexical = bm25s.BM25.load(str(path / LEXICAL), show_progress=False, verbosity=0)
     if vectors.ntotal != len(rows) or vectors.d != manifest.dimension or len(entries) != manifest.entries:
         raise ValueError("the files disagree with the manifest about their sizes")
-    return StoredIndex(manifest, entries, rows, vectors, lexical)
+    return StoredIndex(manifest, entries, rows, vectors, lexical, path)

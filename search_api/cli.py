@@ -124,7 +124,8 @@ def index(
     path, target = source or BUNDLED_CORPUS, out_dir or default_index_dir()
     with domain_errors(), _progress_bar(err.is_terminal) as progress:
         entries = load_glossary(path, complete=source is None)
-        report = build_index(entries, target, model, lambda: load_encoder(model), str(path), progress)
+        # The manifest keeps the absolute source, so that a rebuild hint can name it from anywhere.
+        report = build_index(entries, target, model, lambda: load_encoder(model), str(path.resolve()), progress)
     state = "up to date" if report.up_to_date else f"embedded {report.embedded} texts, reused {report.reused}"
     out.print(
         f"Indexed {report.entries} entries as {report.vectors} vectors in {report.seconds:.1f} s "
@@ -168,23 +169,39 @@ def serve(
     index_dir: IndexOpt = None,
     host: Annotated[str, typer.Option(envvar="GLOSSARY_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="GLOSSARY_PORT")] = 8000,
+    workers: Annotated[
+        int | None, typer.Option(envvar="GLOSSARY_WORKERS", min=1, help="Worker processes. Default: one per core.")
+    ] = None,
 ) -> None:
-    """Serve the HTTP API, the demo page and the widget.
+    """Serve the HTTP API, the demo page and the widget; new index builds are picked up without a restart.
 
     Example: glossary serve --port 8000   (then open http://127.0.0.1:8000/)
     """
-    import uvicorn
+    from indexer.storage import read_index
+    from search_api.server import run
 
-    from search_api.app import create_app
-    from search_api.server import uvicorn_config
-
-    settings = _settings(index=index_dir or default_index_dir(), host=host, port=port)
+    values: dict[str, object] = {"index": index_dir or default_index_dir(), "host": host, "port": port}
+    if workers is not None:
+        values["workers"] = workers
+    settings = _settings(**values)
     with domain_errors():
-        searcher = settings.load_searcher()
+        if settings.workers == 1:
+            searcher = settings.load_searcher()
+            entries = searcher.index.manifest.entries
+        else:  # each worker loads the index and the model itself; here it is only checked
+            searcher, entries = None, read_index(settings.index).manifest.entries
     err.print(
-        f"serving {settings.index} ({searcher.index.manifest.entries} entries) on http://{host}:{port}/", markup=False
+        f"serving {settings.index} ({entries} entries) on http://{host}:{port}/ "
+        f"with {settings.workers} worker process(es)",
+        markup=False,
+        soft_wrap=True,
     )
-    uvicorn.Server(uvicorn_config(create_app(settings, searcher), host, port)).run()
+    if searcher is None:
+        run(settings)
+    else:
+        from search_api.app import create_app
+
+        run(settings, create_app(settings, searcher))
 
 
 @app.command("eval")

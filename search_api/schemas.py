@@ -22,6 +22,7 @@ class InferencePublic(BaseModel):
     model: str = Field(description="Sentence-transformers model that embedded the query.")
     embed_ms: float = Field(description="Milliseconds spent embedding the query.")
     search_ms: float = Field(description="Milliseconds spent ranking (vector, lexical and name search, fusion).")
+    build: str = Field(description="The index build that answered, as GET /health names it.")
 
 
 class SearchPublic(BaseModel):
@@ -66,10 +67,12 @@ class EntryPublic(BaseModel):
 
 class HealthPublic(BaseModel):
     status: str
+    build: str = Field(description="The index build being served (its version directory's name).")
     model: str
     entries: int
     vectors: int
     built_at: str
+    corpus_fingerprint: str = Field(description="SHA-256 of the glossary the build indexed.")
 
 
 class ErrorDetail(BaseModel):

@@ -23,6 +23,7 @@ from search_api.features import UNSEEN, FieldRows, feature_matrix, name_columns
 from search_api.fusion import FusionWeights, Scores, fuse, max_idf, saturate, visible
 from search_api.hits import Answer, Hit
 from search_api.names import NameIndex, NameMatch
+from search_api.querytext import is_blank, strip_blank
 from search_api.snippets import shorten, snippet
 
 MAX_QUERY_CHARS = 500
@@ -195,10 +196,10 @@ def _flat_vectors(index: faiss.Index) -> npt.NDArray[np.float32] | None:
 
 def check_query(query: str, k: int) -> str:
     """The query stripped, or a QueryError saying what is wrong with it."""
-    if not isinstance(query, str) or not query.strip():
+    if not isinstance(query, str) or is_blank(query):  # whitespace and zero-width characters are blank
         raise QueryError("the query is empty; type a word or a question")
     if len(query) > MAX_QUERY_CHARS:
         raise QueryError(f"the query is {len(query)} characters long; the maximum is {MAX_QUERY_CHARS}")
     if not 1 <= k <= MAX_K:
         raise QueryError(f"k must be between 1 and {MAX_K}, not {k}")
-    return query.strip()
+    return strip_blank(query)

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from limits import RateLimitItem, parse_many
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from indexer.encoder import Encoder
 from indexer.paths import default_index_dir
 from search_api.fusion import FusionWeights
 from search_api.searcher import Searcher
+
+
+def default_workers() -> int:
+    """One worker process per CPU core this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class Settings(BaseSettings):
@@ -38,16 +46,63 @@ class Settings(BaseSettings):
         ),
     )
 
+    workers: int = Field(
+        default_factory=default_workers, ge=1, description="Worker processes of `glossary serve`; each loads the index."
+    )
+    keepalive_timeout: int = Field(5, ge=1, description="Seconds an idle keep-alive connection stays open.")
+    head_timeout: float = Field(
+        10.0, gt=0, description="Seconds a client has to send a whole request, from connecting or its last answer."
+    )
+    max_head_bytes: int = Field(16384, ge=8192, description="Largest request head (request line and headers), bytes.")
+    max_in_flight: int = Field(
+        32, ge=1, description="Requests in flight per worker beyond which the API answers 503 with Retry-After."
+    )
+    search_slots: int = Field(
+        1, ge=1, description="Searches run at once per worker; waiting ones are served client by client in turn."
+    )
+    max_in_flight_per_client: int = Field(
+        4, ge=1, description="Requests in flight per worker from one client beyond which it gets 429."
+    )
+    rate_limit: str = Field(
+        "10/second;300/minute",
+        description="Requests per client per worker, as limits notation joined by ';'. Empty: no limit.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description='Proxies whose X-Forwarded-For names the client, as JSON: ["10.0.0.1", "10.0.0.0/8"].',
+    )
+    reload_interval: float = Field(
+        2.0, ge=0, description="Seconds between checks of the index for a new build; 0: never reload."
+    )
+    access_log: bool = Field(True, description="Log one line per request to stderr.")
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _parsable_rate_limit(cls, value: str) -> str:
+        if value.strip():
+            parse_many(value)  # raises ValueError naming what it cannot read
+        return value
+
+    def rate_limits(self) -> list[RateLimitItem]:
+        return parse_many(self.rate_limit) if self.rate_limit.strip() else []
+
     @field_validator("fusion")
     @classmethod
     def _known_weights(cls, value: dict[str, float]) -> dict[str, float]:
         FusionWeights().with_overrides(value)  # raises ValueError naming any unknown key
         return value
 
-    def load_searcher(self) -> Searcher:
-        """The searcher these settings describe: index, fusion weights, query encoder, threads."""
+    def load_searcher(self, encoder: Encoder | None = None) -> Searcher:
+        """The searcher these settings describe: index, fusion weights, query encoder, threads.
+
+        Pass the `encoder` of a searcher already loaded to reuse it (it must embed with the index's model).
+        """
         return Searcher.load(
-            self.index, weights=self.fusion_weights(), threads=self.threads, query_encoder=self.query_encoder
+            self.index,
+            encoder=encoder,
+            weights=self.fusion_weights(),
+            threads=self.threads,
+            query_encoder=self.query_encoder,
         )
 
     def fusion_weights(self) -> FusionWeights:

@@ -83,8 +83,9 @@ class LiveServer:
 def serve_in_thread(searcher: Searcher, settings: Settings | None = None) -> Iterator[LiveServer]:
     """Run the real app on uvicorn in a background thread until the generator is closed."""
     port = free_port()
-    settings = settings or Settings(port=port)
-    server = uvicorn.Server(uvicorn_config(create_app(settings, searcher), "127.0.0.1", port))
+    # No rate limit and no index watching unless a test asks: many tests share one client address.
+    settings = settings or Settings(port=port, rate_limit="", reload_interval=0)
+    server = uvicorn.Server(uvicorn_config(create_app(settings, searcher), "127.0.0.1", port, settings))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -125,3 +125,24 @@ def test_unreadable_sources(tmp_path: Path) -> None:
     assert problems(tmp_path, "empty.yaml", "") == [
         f"{tmp_path}/empty.yaml: no entries found; a glossary needs at least one"
     ]
+
+
+def test_csv_with_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes("term,definition\nRetrieval,Finding things.\n".encode("utf-8-sig"))
+    (entry,) = load_glossary(path)
+    assert (entry.id, entry.definition) == ("retrieval", "Finding things.")
+
+
+def test_csv_cell_over_the_csv_modules_limit_is_a_located_problem(tmp_path: Path) -> None:
+    huge = "x" * 131_073
+    text = f'term,definition\nA,"A is a."\nB,"{huge}"\n'
+    (found,) = problems(tmp_path, "g.csv", text)
+    assert found.startswith(f"{tmp_path}/g.csv:3: malformed CSV: field larger than field limit (131072)")
+
+
+def test_unclosed_yaml_quote_is_reported_where_it_opens(tmp_path: Path) -> None:
+    text = "- id: a\n  term: 'A\n  definition: x\n- id: b\n  term: B\n  definition: y\n"
+    assert problems(tmp_path, "g.yaml", text) == [
+        f"{tmp_path}/g.yaml:2: malformed YAML: while scanning a quoted scalar that starts here is never closed"
+    ]

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import http.client
-import json
 from collections.abc import Iterator
 
 import pytest
-from conftest import serve_in_thread
 from fastapi.testclient import TestClient
 
 from search_api.app import create_app
@@ -17,7 +14,8 @@ from search_api.settings import Settings
 
 @pytest.fixture(scope="module")
 def client(mini_searcher: Searcher) -> Iterator[TestClient]:
-    app = create_app(Settings(cors_origins=["https://help.example"]), searcher=mini_searcher)
+    settings = Settings(cors_origins=["https://help.example"], rate_limit="", reload_interval=0)
+    app = create_app(settings, searcher=mini_searcher)
     with TestClient(app) as test_client:
         yield test_client
 
@@ -132,17 +130,70 @@ def test_widget_and_demo_page_are_served(client: TestClient) -> None:
     assert client.get("/").headers["content-type"].startswith("text/html")
 
 
-def test_a_100_kb_query_over_real_http_gets_the_json_error(mini_searcher: Searcher) -> None:
-    server = serve_in_thread(mini_searcher)
-    live = next(server)
-    try:
-        host, port = live.url.removeprefix("http://").split(":")
-        connection = http.client.HTTPConnection(host, int(port), timeout=30)
-        connection.request("GET", "/search?q=" + "x" * 100_000)
-        response = connection.getresponse()
-        body = json.loads(response.read())
-        connection.close()
-        assert response.status == 422
-        assert body["error"]["message"] == "the query is 100000 characters long; the maximum is 500"
-    finally:
-        server.close()
+def test_head_is_answered_like_get_without_a_body(client: TestClient) -> None:
+    for path in ("/health", "/terms/dropout", "/search?q=dropout", "/widget.js", "/"):
+        head, get = client.head(path), client.get(path)
+        assert head.status_code == 200 and head.content == b"", path
+        assert head.headers["content-type"] == get.headers["content-type"], path
+
+
+def test_405_names_the_allowed_methods_in_json(client: TestClient) -> None:
+    response = client.post("/search", params={"q": "dropout"})
+    assert "Method Not Allowed" in error(response, 405)
+    assert response.headers["allow"] == "GET, HEAD"
+
+
+def test_every_answer_says_nosniff(client: TestClient) -> None:
+    for response in (client.get("/health"), client.get("/terms/nope"), client.get("/widget.js")):
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_refused_cors_preflight_is_json(client: TestClient) -> None:
+    headers = {"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+    assert error(client.options("/search", headers=headers), 400) == "CORS preflight refused: Disallowed CORS origin"
+    allowed = client.options("/search", headers={**headers, "Origin": "https://help.example"})
+    assert allowed.status_code == 200
+
+
+def test_a_huge_unknown_id_is_not_echoed_in_full(client: TestClient) -> None:
+    message = error(client.get("/terms/" + "z" * 60_000), 404)
+    assert message == f"no entry with id {'z' * 80!r}... (60000 chars); GET /terms lists the ids"
+
+
+@pytest.mark.parametrize("q", ["\u200b\u200b\u200b", "\ufeff \u2060", "\u00a0\u3000"])
+def test_a_query_of_invisible_characters_is_empty(client: TestClient, q: str) -> None:
+    assert error(client.get("/search", params={"q": q}), 422) == "the query is empty; type a word or a question"
+    assert client.get("/suggest", params={"q": q}).json()["suggestions"] == []
+
+
+def test_the_schema_declares_the_query_bounds_and_docs_need_no_cdn(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    (q,) = [p for p in spec["paths"]["/search"]["get"]["parameters"] if p["name"] == "q"]
+    assert (q["schema"]["minLength"], q["schema"]["maxLength"]) == (1, 500) and q["schema"]["pattern"].startswith("[^")
+    assert {"429", "503"} <= set(spec["paths"]["/search"]["get"]["responses"])
+    docs = client.get("/docs").text
+    assert "cdn" not in docs.lower() and "/docs-assets/swagger-ui-bundle.js" in docs
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+
+
+class BrokenSearcher:
+    """A searcher whose every search fails unexpectedly (a bug, not a domain error)."""
+
+    def __init__(self, searcher: Searcher) -> None:
+        self._searcher = searcher
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._searcher, name)
+
+    def answer(self, query: str, k: int = 10) -> object:
+        if query == "warm up":
+            return self._searcher.answer(query, k)
+        raise RuntimeError("a bug")
+
+
+def test_an_unexpected_failure_is_a_json_500_without_a_traceback(mini_searcher: Searcher) -> None:
+    app = create_app(Settings(rate_limit="", reload_interval=0), searcher=BrokenSearcher(mini_searcher))  # type: ignore[arg-type]
+    with TestClient(app, raise_server_exceptions=False) as broken:
+        response = broken.get("/search", params={"q": "dropout"})
+    assert error(response, 500) == "the server could not answer this request"
+    assert "Traceback" not in response.text and "a bug" not in response.text

@@ -92,3 +92,13 @@ def test_fusion_weights_come_from_the_environment(mini_index: Path, monkeypatch:
     bad = runner.invoke(app, ["search", "dropout", "--index", str(mini_index)])
     assert bad.exit_code == 2
     assert "error: invalid setting: GLOSSARY_FUSION: Value error, unknown fusion weight(s) flor" in bad.stderr
+
+
+def test_index_into_an_unwritable_place_is_one_line_before_embedding(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("in the way")
+    result = runner.invoke(app, ["index", str(MINI), "--out", str(tmp_path / "a-file" / "index")])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: cannot write the index at {tmp_path}/a-file/index: Not a directory; "
+        "choose another --out (or GLOSSARY_INDEX)"
+    ]

@@ -1,0 +1,127 @@
+"""Live index swaps: a running server answers from a new build without a restart or a failed request.
+
+Each build here marks every entry's category with its number (category is not embedded, so a
+rebuild embeds nothing), which lets an answer show which build it came from, and that it came
+from one build only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import MINI, LiveServer, serve_in_thread
+
+from indexer.build import build_index
+from indexer.encoder import DEFAULT_MODEL, SentenceTransformerEncoder
+from indexer.publish import versions_dir
+from indexer.storage import VECTORS
+from indexer.validation import load_glossary
+from search_api.searcher import Searcher
+from search_api.settings import Settings
+
+
+def publish_build(out: Path, number: int, encoder: SentenceTransformerEncoder) -> None:
+    """Build the test glossary with every category set to `build <number>` and publish it at `out`."""
+    source = out.parent / f"build-{number}.yaml"
+    source.write_text(re.sub(r"category: .*", f"category: build {number}", MINI.read_text()))
+    build_index(load_glossary(source), out, DEFAULT_MODEL, lambda: encoder, str(source))
+
+
+@pytest.fixture
+def index(tmp_path: Path, encoder: SentenceTransformerEncoder) -> Path:
+    out = tmp_path / "index"
+    publish_build(out, 0, encoder)
+    return out
+
+
+@pytest.fixture
+def server(index: Path, encoder: SentenceTransformerEncoder) -> Iterator[LiveServer]:
+    settings = Settings(index=index, rate_limit="", reload_interval=0.1)
+    yield from serve_in_thread(Searcher.load(index, encoder=encoder), settings)
+
+
+def build_served(server: LiveServer) -> str:
+    return str(httpx.get(f"{server.url}/health").json()["build"])
+
+
+def wait_for_build(server: LiveServer, build: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while build_served(server) != build:
+        assert time.monotonic() < deadline, f"still serving {build_served(server)}, not {build}"
+        time.sleep(0.05)
+
+
+def current_version(index: Path) -> str:
+    return Path(os.readlink(index)).name
+
+
+def test_a_new_build_is_served_without_a_restart(server: LiveServer, index: Path, encoder: object) -> None:
+    assert build_served(server) == current_version(index)
+    publish_build(index, 1, encoder)  # type: ignore[arg-type]
+    wait_for_build(server, current_version(index))
+    body = httpx.get(f"{server.url}/search", params={"q": "dropout"}).json()
+    assert body["inference"]["build"] == current_version(index)
+    assert {hit["category"] for hit in body["hits"]} == {"build 1"}
+
+
+def test_a_damaged_build_is_refused_and_the_old_one_keeps_serving(
+    server: LiveServer, index: Path, encoder: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = current_version(index)
+    damaged = versions_dir(index) / "damaged"
+    shutil.copytree(versions_dir(index) / good, damaged)
+    (damaged / VECTORS).write_bytes((damaged / VECTORS).read_bytes()[:100])
+    link = index.parent / "link"
+    os.symlink(os.path.relpath(damaged, index.parent), link)
+    with caplog.at_level(logging.ERROR, logger="glossary.reload"):
+        os.replace(link, index)
+        deadline = time.monotonic() + 10
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert "refused the new index build" in caplog.text and "does not match its checksum" in caplog.text
+    assert build_served(server) == good
+    assert httpx.get(f"{server.url}/search", params={"q": "dropout"}).status_code == 200
+    publish_build(index, 2, encoder)  # type: ignore[arg-type]
+    wait_for_build(server, current_version(index))
+
+
+def test_searches_during_rebuilds_never_fail_and_never_mix_builds(
+    server: LiveServer, index: Path, encoder: object
+) -> None:
+    answers: list[tuple[int, str, set[str]]] = []
+    stop = threading.Event()
+
+    def search() -> None:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            while not stop.is_set():
+                response = client.get("/search", params={"q": "how does a model learn from data", "k": 8})
+                body = response.json()
+                build = body.get("inference", {}).get("build", "")
+                answers.append((response.status_code, build, {hit["category"] for hit in body.get("hits", [])}))
+
+    threads = [threading.Thread(target=search) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    builds = {current_version(index): "build 0"}
+    try:
+        for number in (1, 2, 3):
+            publish_build(index, number, encoder)  # type: ignore[arg-type]
+            builds[current_version(index)] = f"build {number}"
+            wait_for_build(server, current_version(index))
+            time.sleep(0.3)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert answers and all(status == 200 for status, _, _ in answers)
+    assert all(categories == {builds[build]} for _, build, categories in answers)
+    assert {build for _, build, _ in answers} == set(builds)  # every build answered some of them

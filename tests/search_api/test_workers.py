@@ -1,0 +1,79 @@
+"""`glossary serve` with several worker processes: each loads the index and answers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from conftest import free_port
+
+
+def worker_pids(parent: int) -> list[int]:
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    workers = []
+    for pid in map(int, children):
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        if b"resource_tracker" not in command:
+            workers.append(pid)
+    return workers
+
+
+def sockets(pid: int) -> set[str]:
+    fds = Path(f"/proc/{pid}/fd")
+    links = set()
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):
+            links.add(os.readlink(fd))
+    return {link for link in links if link.startswith("socket:")}
+
+
+def resident_mb(pid: int) -> float:
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) / 1024
+
+
+def healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health").status_code == 200
+    except httpx.TransportError:  # the socket listens once the first worker has loaded the index
+        return False
+
+
+def test_serve_starts_the_workers_asked_for_and_each_loads_the_index(mini_index: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "GLOSSARY_WORKERS": "2", "GLOSSARY_QUERY_ENCODER": "torch", "GLOSSARY_RATE_LIMIT": ""}
+    glossary = Path(sys.executable).parent / "glossary"
+    command = [str(glossary), "serve", "--index", str(mini_index), "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        workers: list[int] = []
+        while not healthy(url) or len(workers) < 2 or min(map(resident_mb, workers)) < 200:  # each loaded the model
+            assert server.poll() is None and time.monotonic() < deadline, server.communicate(timeout=10)
+            time.sleep(0.5)
+            workers = worker_pids(server.pid)
+        assert len(workers) == 2
+        with httpx.Client(base_url=url, timeout=30) as client:
+            codes = [client.get("/search", params={"q": "dropout"}).status_code for _ in range(20)]
+        assert codes == [200] * 20
+        # A burst of connections is spread over the workers (each listens on its own SO_REUSEPORT socket).
+        before = {pid: sockets(pid) for pid in workers}
+        clients = [httpx.Client(base_url=url, timeout=30) for _ in range(16)]
+        try:
+            assert all(client.get("/health").status_code == 200 for client in clients)
+            gained = [len(sockets(pid) - before[pid]) for pid in workers]
+        finally:
+            for client in clients:
+                client.close()
+        assert sum(gained) == 16 and min(gained) >= 2, gained
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, stderr = server.communicate(timeout=60)
+    assert "with 2 worker process(es)" in stderr
