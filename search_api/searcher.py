@@ -47,8 +47,8 @@ class Searcher:
     """Loads an index once and answers queries against it.
 
     >>> searcher = Searcher.load(".index")               # doctest: +SKIP
-    >>> searcher.search("what happens when a model makes predictions?", k=3)[0].term
-    'inference'
+    >>> searcher.search("a program that chats with customers on a website", k=3)[0].term
+    'chatbot'
     """
 
     def __init__(self, index: StoredIndex, encoder: Encoder, weights: FusionWeights | None = None) -> None:
