@@ -148,11 +148,23 @@ def export(model_path: str, directory: Path) -> None:
         info = {"max_seq_length": reference.max_seq_length, "dimension": reference.get_embedding_dimension()}
         (tmp / INFO_FILE).write_text(json.dumps(info), encoding="utf-8")
         _check(tmp, model_path, reference.encode(list(PROBES), normalize_embeddings=True))
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(tmp, directory)
+        _publish(tmp, directory)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _publish(tmp: Path, directory: Path) -> None:
+    """Move a finished export into place. Several workers may export at once on a first start:
+    the first to finish wins, and the others keep its export (never removing one in use)."""
+    if (directory / INFO_FILE).is_file():
+        return
+    if directory.exists():  # not a finished export: nothing can be using it
+        shutil.rmtree(directory)
+    try:
+        os.replace(tmp, directory)
+    except OSError:
+        if not (directory / INFO_FILE).is_file():
+            raise
 
 
 def _check(tmp: Path, model_path: str, expected: Vectors) -> None:

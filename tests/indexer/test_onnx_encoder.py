@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.encoder import DEFAULT_MODEL, SentenceTransformerEncoder
+from indexer.encoder import DEFAULT_MODEL, SentenceTransformerEncoder, resolve_model_path
 from indexer.errors import ModelLoadError
-from indexer.onnx_encoder import INFO_FILE, cache_dir, load_onnx_encoder, load_query_encoder
+from indexer.onnx_encoder import INFO_FILE, cache_dir, export, load_onnx_encoder, load_query_encoder
 
 TEXTS = [
     "what happens when a model makes predictions?",
@@ -32,6 +32,16 @@ def test_export_is_kept_in_the_cache_directory() -> None:
     exports = list((cache_dir() / "onnx").glob(f"*/{INFO_FILE}"))
     assert len(exports) == 1 and (exports[0].parent / "model.onnx").stat().st_size > 1_000_000
     assert not list((cache_dir() / "onnx").glob(".*tmp-*"))  # no half-written export left behind
+
+
+def test_an_export_that_loses_the_race_keeps_the_winner(tmp_path: Path) -> None:
+    """Two workers starting together both export; the second to finish must not fail nor remove the first's."""
+    target = tmp_path / "onnx" / "model"
+    export(resolve_model_path(DEFAULT_MODEL), target)
+    first = (target / "model.onnx").stat().st_mtime_ns
+    export(resolve_model_path(DEFAULT_MODEL), target)  # finishes second: keeps the first export
+    assert (target / "model.onnx").stat().st_mtime_ns == first
+    assert [p.name for p in target.parent.iterdir()] == ["model"]  # its own work removed, nothing half-written
 
 
 def test_query_encoder_choice(tmp_path: Path) -> None:
