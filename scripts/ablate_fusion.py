@@ -23,16 +23,7 @@ from search_api.fusion_learning import LOOKUP, choose_floor, fit, signals
 from search_api.searcher import Searcher
 
 SIGNALS = ("dense", "lexical", "exact", "fuzzy", "contained")
-FIELDS = (
-    "cos_term",
-    "cos_definition",
-    "cos_plain_english",
-    "cos_analogy",
-    "cos_example",
-    "cos_usage",
-    "cos_misconceptions",
-    "best_field",
-)
+FIELDS = (*(f for f in FEATURES if f.startswith("cos_")), "best_field")
 VARIANTS: dict[str, tuple[tuple[str, ...], float]] = {
     "learned weights, the three signals of before": (SIGNALS, LOOKUP),
     "+ per-field cosines": ((*SIGNALS, *FIELDS), LOOKUP),
