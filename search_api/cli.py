@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -89,10 +90,14 @@ def validate(
     out.print(f"OK: {len(entries)} entries in {path}", markup=False)
 
 
+PROGRESS_LOG_SECONDS = 5.0  # how often a build not on a terminal logs its progress
+
+
 @contextmanager
 def _progress_bar(enabled: bool) -> Iterator[Callable[[int], Callable[[int], None]] | None]:
+    """A bar on a terminal; elsewhere (CI, a log file) a line every few seconds."""
     if not enabled:
-        yield None
+        yield _progress_log
         return
     columns = (TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True) as progress:
@@ -102,6 +107,25 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[int], Callable[[int], Non
             return lambda done: progress.advance(task, done)
 
         yield start
+
+
+def _progress_log(total: int, every: float = PROGRESS_LOG_SECONDS) -> Callable[[int], None]:
+    """Log `embedded N/TOTAL texts (R texts/s, about M min left)` at most every `every` seconds, and at the end."""
+    started = last = time.monotonic()
+    done = 0
+
+    def advance(count: int) -> None:
+        nonlocal done, last
+        done += count
+        now = time.monotonic()
+        if now - last < every and done < total:
+            return
+        last = now
+        rate = done / max(now - started, 1e-9)
+        left = (total - done) / rate / 60 if rate else 0.0
+        err.print(f"embedded {done:,}/{total:,} texts ({rate:,.0f} texts/s, about {left:.0f} min left)", markup=False)
+
+    return advance
 
 
 @app.command()

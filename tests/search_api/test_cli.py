@@ -39,6 +39,7 @@ def test_index_then_search_as_text_and_json(tmp_path: Path, encoder: object) -> 
     first = runner.invoke(app, ["index", str(MINI), "--out", str(out)])
     assert first.exit_code == 0, first.output
     assert "Indexed 8 entries as 56 vectors" in first.stdout and "embedded 56 texts" in first.stdout
+    assert "embedded 56/56 texts (" in first.stderr  # not a terminal: progress is logged, not drawn
     again = runner.invoke(app, ["index", str(MINI), "--out", str(out)])
     assert "(up to date)" in again.stdout
 
