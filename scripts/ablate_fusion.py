@@ -19,7 +19,7 @@ import numpy as np
 from indexer.paths import BUNDLED_QUERIES, default_index_dir
 from search_api.evaluation import evaluate, load_queries
 from search_api.fusion import FEATURES, WEIGHTS_FILE, FusionWeights
-from search_api.fusion_learning import LOOKUP, choose_floor, fit, signals
+from search_api.fusion_learning import LOOKUP, choose_floor, dev_set, fit
 from search_api.searcher import Searcher
 
 SIGNALS = ("dense", "lexical", "exact", "fuzzy", "contained")
@@ -42,20 +42,16 @@ def main() -> None:
     args = parser.parse_args()
     penalty = float(json.loads(WEIGHTS_FILE.read_text("utf-8"))["penalty"])
     searcher = Searcher.load(args.index)
-    dev = load_queries(args.queries, set(searcher.by_id), "dev")
+    dev = dev_set(searcher, load_queries(args.queries, set(searcher.by_id), "dev"))
     test = load_queries(args.queries, set(searcher.by_id), "test")
-    answerable = [q for q in dev if q.expected is not None]
-    features, _ = signals(searcher, answerable)
-    none_features, none_names = signals(searcher, [q for q in dev if q.expected is None])
-    answers = np.array([searcher.entries.index(searcher.by_id[q.expected or ""]) for q in answerable])
     variants = {"before: hand-set weights (361-entry release)": BEFORE}
     for name, (chosen, lookup) in VARIANTS.items():
         columns = [FEATURES.index(f) for f in chosen]
         weights = np.zeros(len(FEATURES), dtype=np.float32)
-        weights[columns] = fit(features[:, :, columns], answers, penalty)
-        learned = FusionWeights(dict(zip(FEATURES, map(float, weights), strict=True)), 0.0, lookup)
-        floor = choose_floor(none_features, none_names, weights, lookup)
-        variants[name] = FusionWeights(learned.weights, floor, lookup)
+        weights[columns] = fit(dev.features[:, :, columns], dev.answers, penalty)
+        floor = choose_floor(dev.none_features, dev.none_names, weights, lookup)
+        variants[name] = FusionWeights(dict(zip(FEATURES, map(float, weights), strict=True)), floor, lookup)
+    vectors = searcher.encoder.encode([q.query for q in test])  # once, for every variant
     print(
         f"test split: {sum(q.expected is not None for q in test)} answerable, "
         f"{sum(q.expected is None for q in test)} unanswerable; {len(searcher.entries)} entries"
@@ -63,7 +59,7 @@ def main() -> None:
     print("| ranker | R@1 | MRR@10 | blind R@1 | blind MRR@10 | typo/acronym/lookup R@1 | none -> [] |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, weights in variants.items():
-        report = evaluate(searcher, test, weights)
+        report = evaluate(searcher, test, weights, vectors)
         full = report.scores["full"]
         names = [r for r in report.results["full"] if r.query.kind in ("typo", "acronym", "lookup")]
         exact = sum(r.rank == 1 for r in names) / len(names)

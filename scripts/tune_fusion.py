@@ -31,10 +31,10 @@ from search_api.fusion_learning import (
     PENALTIES,
     choose_floor,
     cross_validate,
+    dev_set,
     fit,
     fold_of,
     ranks,
-    signals,
     summary,
 )
 from search_api.searcher import Searcher
@@ -48,14 +48,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     searcher = Searcher.load(args.index)
-    dev = load_queries(args.queries, set(searcher.by_id), "dev")
-    answerable = [q for q in dev if q.expected is not None]
-    unanswerable = [q for q in dev if q.expected is None]
-    features, _ = signals(searcher, answerable)
-    answers = np.array([searcher.entries.index(searcher.by_id[q.expected or ""]) for q in answerable])
+    dev = dev_set(searcher, load_queries(args.queries, set(searcher.by_id), "dev"))
+    answerable, features, answers = dev.answerable, dev.features, dev.answers
     folds = np.array([fold_of(q.expected or "") for q in answerable])
     blind = np.array([q.origin == "blind" for q in answerable])
-    print(f"dev: {len(answerable)} answerable queries ({int(blind.sum())} blind), {len(unanswerable)} unanswerable")
+    print(f"dev: {len(answerable)} answerable queries ({int(blind.sum())} blind), {len(dev.none_names)} unanswerable")
     print("penalty   CV R@1  CV MRR@10  blind R@1  blind MRR@10")
     results = {}
     for penalty in PENALTIES:
@@ -66,8 +63,7 @@ def main() -> None:
         print(f"{penalty:<9g} {r1:.3f}   {mrr:.3f}      {b1:.3f}      {bmrr:.3f}")
     penalty = max(PENALTIES, key=lambda p: results[p][1])
     weights = fit(features, answers, penalty)
-    none_features, none_names = signals(searcher, unanswerable)
-    floor = choose_floor(none_features, none_names, weights)
+    floor = choose_floor(dev.none_features, dev.none_names, weights)
     print(f"chosen penalty {penalty:g}; floor {floor}")
     print("weights: " + ", ".join(f"{name} {value:.3f}" for name, value in zip(FEATURES, weights, strict=True)))
     if args.write:

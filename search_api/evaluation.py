@@ -23,6 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from indexer.encoder import Vectors
 from indexer.errors import CorpusError
 from search_api.fusion import FusionWeights
 from search_api.searcher import Searcher
@@ -127,9 +128,18 @@ RANKERS: dict[str, FusionWeights | None] = {
 }
 
 
-def evaluate(searcher: Searcher, queries: list[EvalQuery], weights: FusionWeights | None = None) -> Report:
-    """Run every query through the full ranker and each signal alone, and average the metrics."""
-    vectors = searcher.encoder.encode([q.query for q in queries])
+def evaluate(
+    searcher: Searcher,
+    queries: list[EvalQuery],
+    weights: FusionWeights | None = None,
+    vectors: Vectors | None = None,
+) -> Report:
+    """Run every query through the full ranker and each signal alone, and average the metrics.
+
+    `vectors` are the queries' embeddings when already computed (one row per query).
+    """
+    if vectors is None:
+        vectors = searcher.encoder.encode([q.query for q in queries])
     rankers = {**RANKERS, "full": weights or searcher.weights}
     results: dict[str, list[QueryResult]] = {}
     for name, ranker_weights in rankers.items():

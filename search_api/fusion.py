@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -85,10 +85,6 @@ class FusionWeights:
         """One signal alone, no floor: dense, lexical, or name (exact, fuzzy and contained matches)."""
         features = ("exact", "fuzzy", "contained") if signal == "name" else (signal,)
         return cls({f: 1.0 for f in features}, floor=-math.inf)
-
-    def unfiltered(self) -> FusionWeights:
-        """The same weights with no relevance floor."""
-        return replace(self, floor=-math.inf)
 
     def with_overrides(self, overrides: Mapping[str, float]) -> FusionWeights:
         """These weights with some replaced: feature names, `floor` or `lookup`."""

@@ -7,6 +7,7 @@ to measure each feature group's share on the test split.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -82,6 +83,27 @@ def choose_floor(features: Tensor, names: Tensor, weights: Tensor, lookup: float
 
 
 def signals(searcher: Searcher, queries: list[EvalQuery]) -> tuple[Tensor, Tensor]:
+    """(queries, entries, features) and (queries, entries) name-match scores."""
     vectors = searcher.encoder.encode([q.query for q in queries])
     found = [searcher.signals(q.query, v) for q, v in zip(queries, vectors, strict=True)]
     return np.stack([f.features for f in found]), np.stack([f.name for f in found])
+
+
+@dataclass(frozen=True)
+class DevSet:
+    """What fitting needs from the dev queries: answerable ones with their answers, and unanswerable ones."""
+
+    answerable: list[EvalQuery]
+    features: Tensor
+    answers: npt.NDArray[np.int64]  # position of each answerable query's entry
+    none_features: Tensor
+    none_names: Tensor
+
+
+def dev_set(searcher: Searcher, queries: list[EvalQuery]) -> DevSet:
+    answerable = [q for q in queries if q.expected is not None]
+    position = {entry.id: i for i, entry in enumerate(searcher.entries)}
+    features, _ = signals(searcher, answerable)
+    none_features, none_names = signals(searcher, [q for q in queries if q.expected is None])
+    answers = np.array([position[q.expected or ""] for q in answerable], dtype=np.int64)
+    return DevSet(answerable, features, answers, none_features, none_names)
