@@ -5,27 +5,32 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from indexer.encoder import Encoder, Vectors
+from indexer.checkpoints import ChunkStore, embeddings_dir, remove_checkpoints, text_digest
+from indexer.encoder import CHUNK_SIZE, Encoder, Vectors, length_order
 from indexer.errors import UnusableIndexError
 from indexer.lexical import build_lexical
-from indexer.publish import prepare_output
+from indexer.publish import checkpoint, prepare_output
 from indexer.schema import Entry
 from indexer.storage import Row, StoredIndex, read_index, write_index
 from indexer.texts import EMBEDDED_FIELDS, embedding_texts
+from indexer.vectorfile import BLOCK_ROWS, VectorFile
 
-ProgressStart = Callable[[int], Callable[[int], None]]
+# Called once, before embedding, with the cost of each text to embed in the order they are embedded;
+# returns the callback that is told how many more texts were embedded (after each batch).
+ProgressStart = Callable[[Sequence[int]], Callable[[int], None]]
+TEXT_OVERHEAD = 24  # the cost of a text beyond its length (in characters): tokenizing, special tokens, pooling
 
 
 @dataclass(frozen=True)
 class BuildReport:
-    """What one `index` run did."""
+    """What one `index` run did: `embedded` texts (each distinct text once), `reused` rows of the previous index."""
 
     path: Path
     entries: int
@@ -34,6 +39,7 @@ class BuildReport:
     reused: int
     seconds: float
     up_to_date: bool
+    resumed: int = 0  # texts whose vectors came from the checkpoints of an interrupted build
 
 
 def entry_fingerprint(entry: Entry, model: str) -> str:
@@ -64,18 +70,31 @@ def build_index(
     source: str = "",
     progress: ProgressStart | None = None,
     before_commit: Callable[[Path], None] | None = None,
+    *,
+    resume: bool = True,
+    chunk_size: int = CHUNK_SIZE,
+    status: Callable[[str], None] | None = None,
 ) -> BuildReport:
-    """Write the index of `entries` to `out`; the encoder is loaded only if something must be embedded."""
+    """Write the index of `entries` to `out`; the encoder is loaded only if something must be embedded.
+
+    Embedded chunks of `chunk_size` texts are checkpointed beside `out` (see indexer.checkpoints):
+    with `resume`, a build killed before publishing continues where it stopped; without, it starts over.
+    `status` is told what the build is doing between the stretches of embedding that `progress` shows.
+    """
     started = time.perf_counter()
+    say = status or (lambda _: None)
     prepare_output(out)  # writable? (one-line error before any embedding) and what killed builds left, removed
+    if not resume:
+        remove_checkpoints(out)
     previous = _previous(out, model)
     fingerprint = corpus_fingerprint(entries)
     if previous is not None and previous.manifest.corpus_fingerprint == fingerprint:
+        remove_checkpoints(out)  # left by a build killed after it published
         count = previous.manifest.vectors
         return BuildReport(out, len(entries), count, 0, count, time.perf_counter() - started, True)
 
     rows: list[Row] = []
-    texts: list[str] = []
+    pending: dict[str, list[int]] = {}  # text to embed -> the rows that hold its vector
     reuse: dict[int, int] = {}  # new row -> previous row
     prints = {e.id: entry_fingerprint(e, model) for e in entries}
     old_rows = _reusable_rows(previous, prints)
@@ -83,28 +102,41 @@ def build_index(
         for field, text in embedding_texts(entry):
             old = old_rows.get((entry.id, field))
             if old is None:
-                texts.append(text)
+                pending.setdefault(text, []).append(len(rows))
             else:
                 reuse[len(rows)] = old
             rows.append(Row(entry.id, field))
+    if not rows:
+        raise ValueError("the glossary has no entries to index")
 
-    fresh = _embed(texts, encoder, progress)
-    vectors = _assemble(len(rows), fresh, reuse, previous)
-    manifest_fields = {
-        "model": model,
-        "dimension": int(vectors.shape[1]),
-        "fields": list(EMBEDDED_FIELDS),
-        "corpus_fingerprint": fingerprint,
-        "entry_fingerprints": prints,
-        "entries": len(entries),
-        "vectors": len(rows),
-        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "build_seconds": round(time.perf_counter() - started, 3),
-        "source": source,
-    }
-    write_index(out, manifest_fields, entries, rows, vectors, build_lexical(entries), before_commit)
+    model_encoder = encoder() if pending else None
+    dimension = model_encoder.dimension if model_encoder is not None else previous.manifest.dimension  # type: ignore[union-attr]
+    embeddings_dir(out).mkdir(parents=True, exist_ok=True)
+    with VectorFile(len(rows), dimension, embeddings_dir(out)) as vectors:
+        if reuse:
+            _copy_reused(previous, reuse, vectors)
+        previous = None  # its vectors are on disk now: never two copies of the index in memory
+        embedded = resumed = 0
+        if model_encoder is not None:
+            store = ChunkStore(out, model, model_encoder.runtime)
+            embedded, resumed = _embed(pending, model_encoder, store, vectors, chunk_size, progress, say)
+        say(f"writing the index ({len(rows):,} vectors)")
+        manifest_fields = {
+            "model": model,
+            "dimension": dimension,
+            "fields": list(EMBEDDED_FIELDS),
+            "corpus_fingerprint": fingerprint,
+            "entry_fingerprints": prints,
+            "entries": len(entries),
+            "vectors": len(rows),
+            "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "build_seconds": round(time.perf_counter() - started, 3),
+            "source": source,
+        }
+        write_index(out, manifest_fields, entries, rows, vectors, build_lexical(entries), before_commit)
+    remove_checkpoints(out)
     seconds = time.perf_counter() - started
-    return BuildReport(out, len(entries), len(rows), len(texts), len(reuse), seconds, False)
+    return BuildReport(out, len(entries), len(rows), embedded, len(reuse), seconds, False, resumed)
 
 
 def _reusable_rows(previous: StoredIndex | None, prints: dict[str, str]) -> dict[tuple[str, str], int]:
@@ -116,29 +148,60 @@ def _reusable_rows(previous: StoredIndex | None, prints: dict[str, str]) -> dict
     return {(row.entry_id, row.field): number for number, row in enumerate(previous.rows) if row.entry_id in unchanged}
 
 
-def _embed(texts: list[str], encoder: Callable[[], Encoder], progress: ProgressStart | None) -> Vectors | None:
-    """The vector of every text; a text that occurs several times (a term shared by senses) is embedded once."""
-    if not texts:
-        return None
-    model = encoder()
-    unique = list(dict.fromkeys(texts))
-    advance = progress(len(unique)) if progress is not None else None
-    vectors = model.encode(unique, advance)
-    if len(unique) == len(texts):
-        return vectors
-    where = {text: row for row, text in enumerate(unique)}
-    return vectors[[where[text] for text in texts]]
+def _copy_reused(previous: StoredIndex | None, reuse: dict[int, int], vectors: VectorFile) -> None:
+    """The vectors of unchanged entries, from the previous index to their new rows, a block at a time."""
+    assert previous is not None
+    new_rows = np.fromiter(reuse.keys(), dtype=np.int64, count=len(reuse))
+    old_rows = np.fromiter(reuse.values(), dtype=np.int64, count=len(reuse))
+    for start in range(0, len(reuse), BLOCK_ROWS):
+        block = slice(start, start + BLOCK_ROWS)
+        vectors.write(new_rows[block], previous.vectors.reconstruct_batch(old_rows[block]))
 
 
-def _assemble(total: int, fresh: Vectors | None, reuse: dict[int, int], previous: StoredIndex | None) -> Vectors:
-    old = previous.row_vectors() if previous is not None and reuse else None
-    dimension = fresh.shape[1] if fresh is not None else old.shape[1] if old is not None else 0
-    if dimension == 0:
-        raise ValueError("the glossary has no entries to index")
-    vectors = np.zeros((total, dimension), dtype=np.float32)
-    fresh_rows = [row for row in range(total) if row not in reuse]
-    if fresh is not None:
-        vectors[fresh_rows] = fresh
-    if old is not None:
-        vectors[list(reuse)] = old[list(reuse.values())]
-    return vectors
+def _embed(
+    pending: dict[str, list[int]],
+    encoder: Encoder,
+    store: ChunkStore,
+    vectors: VectorFile,
+    chunk_size: int,
+    progress: ProgressStart | None,
+    say: Callable[[str], None],
+) -> tuple[int, int]:
+    """Put the vector of every pending text into its rows; return (texts embedded, texts resumed).
+
+    A text that occurs several times (a term shared by senses) is embedded once. The texts are
+    sorted by length, so that each batch pads little, and embedded in chunks, each checkpointed
+    before the next begins. A resumed build takes the texts found in the checkpoints from there;
+    the rest, sorted the same way, falls into the same chunks that an uninterrupted build embeds.
+    """
+    digests = {text: text_digest(text) for text in pending}
+    remaining = dict(digests)  # text -> digest, for the texts still without a vector
+    by_digest = {digest: text for text, digest in digests.items()}
+    for chunk_digests, chunk_vectors in store.chunks():
+        found = [(row, by_digest[bytes(d)]) for row, d in enumerate(chunk_digests) if bytes(d) in by_digest]
+        found = [(row, text) for row, text in found if text in remaining]
+        if found:
+            _put(vectors, pending, [text for _, text in found], chunk_vectors[[row for row, _ in found]])
+            for _, text in found:
+                del remaining[text]
+    resumed = len(pending) - len(remaining)
+    if resumed:
+        say(f"resuming: {resumed:,} of {len(pending):,} texts were embedded by an interrupted build")
+    texts = [text for text in remaining]
+    texts = [texts[row] for row in length_order(texts)]
+    advance = progress([len(text) + TEXT_OVERHEAD for text in texts]) if progress is not None and texts else None
+    for number, start in enumerate(range(0, len(texts), chunk_size), start=1):
+        chunk = texts[start : start + chunk_size]
+        chunk_vectors = encoder.encode(chunk, advance)
+        checkpoint(f"embedded-chunk-{number}")
+        store.save([remaining[text] for text in chunk], chunk_vectors)
+        checkpoint(f"saved-chunk-{number}")
+        _put(vectors, pending, chunk, chunk_vectors)
+    return len(texts), resumed
+
+
+def _put(vectors: VectorFile, pending: dict[str, list[int]], texts: list[str], embedded: Vectors) -> None:
+    """Write each text's vector into every row that holds it."""
+    counts = [len(pending[text]) for text in texts]
+    rows = [row for text in texts for row in pending[text]]
+    vectors.write(rows, np.repeat(embedded, counts, axis=0))

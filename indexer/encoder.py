@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -21,9 +22,12 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _PACKAGED_NAMES = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
 BATCH_SIZE = 32
-# Texts handed to the model at once. sentence-transformers sorts each chunk by length before
-# batching, so short texts are batched with short ones and pay for little padding.
+# Texts a build embeds between two checkpoints (see indexer.checkpoints). The build sorts all the
+# texts it embeds by length first, so that each batch holds texts of about one length and pays
+# for little padding; a killed build loses at most the chunk it was embedding.
 CHUNK_SIZE = 1024
+# Texts handed to sentence-transformers at once: it reports progress after each call.
+_TORCH_CALL = 256
 
 Vectors = npt.NDArray[np.float32]
 
@@ -37,7 +41,36 @@ class Encoder(Protocol):
     @property
     def dimension(self) -> int: ...
 
+    @property
+    def runtime(self) -> str:
+        """What runs the model, and which weights: vectors of two runtimes are never mixed in a checkpoint."""
+        ...
+
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> Vectors: ...
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def cuda_available() -> bool:
+    """A CUDA GPU that torch can use. torch is imported only where an NVIDIA device node exists."""
+    if not any(Path(node).exists() for node in ("/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg")):
+        return False
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - a core dependency
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def weights_stamp(model_path: str) -> str:
+    """Changes when the weight files of a local model directory change (names, sizes, times)."""
+    path = Path(model_path)
+    weights = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")) if path.is_dir() else []
+    stamp = "|".join([model_path, *(f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights)])
+    return hashlib.sha256(stamp.encode()).hexdigest()[:16]
 
 
 def resolve_model_path(name: str) -> str:
@@ -75,8 +108,9 @@ class SentenceTransformerEncoder:
         if threads is not None:
             torch.set_num_threads(threads)
         _quiet_transformers()
+        model_path = resolve_model_path(model_name)
         try:
-            self._model = SentenceTransformer(resolve_model_path(model_name))
+            self._model = SentenceTransformer(model_path)
         except Exception as exc:
             raise ModelLoadError(
                 f"cannot load the model {model_name!r} offline ({exc.__class__.__name__}: {exc}). "
@@ -88,6 +122,7 @@ class SentenceTransformerEncoder:
         if dimension is None:  # pragma: no cover - every sentence-transformers model sets it
             raise ModelLoadError(f"the model {model_name!r} does not report its vector dimension")
         self._dimension = int(dimension)
+        self._runtime = f"torch-{torch.__version__}-{weights_stamp(model_path)}"
 
     @property
     def name(self) -> str:
@@ -97,16 +132,27 @@ class SentenceTransformerEncoder:
     def dimension(self) -> int:
         return self._dimension
 
+    @property
+    def runtime(self) -> str:
+        return self._runtime
+
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> Vectors:
+        """All texts sorted by length, then handed over a few hundred at a time (for progress)."""
         vectors = np.zeros((len(texts), self._dimension), dtype=np.float32)
-        for start in range(0, len(texts), CHUNK_SIZE):
-            chunk = list(texts[start : start + CHUNK_SIZE])
-            vectors[start : start + len(chunk)] = self._model.encode(
-                chunk, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True
+        order = length_order(texts)
+        for start in range(0, len(order), _TORCH_CALL):
+            rows = order[start : start + _TORCH_CALL]
+            vectors[rows] = self._model.encode(
+                [texts[row] for row in rows], batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True
             )
             if progress is not None:
-                progress(len(chunk))
+                progress(len(rows))
         return vectors
+
+
+def length_order(texts: Sequence[str]) -> list[int]:
+    """Positions of `texts`, shortest first (ties in their order): batches of similar lengths pad little."""
+    return sorted(range(len(texts)), key=lambda row: len(texts[row]))
 
 
 def load_encoder(model_name: str = DEFAULT_MODEL, threads: int | None = None) -> SentenceTransformerEncoder:

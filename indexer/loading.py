@@ -85,10 +85,28 @@ def _derive_id(raw: RawEntry) -> None:
         raw.data["id"] = slugify(term)
 
 
+def _compose_and_load(text: str) -> tuple[yaml.Node | None, Any]:
+    """The node tree (it knows each line) and the data, from one parse: libyaml's when PyYAML has it.
+
+    A file libyaml refuses is parsed again by the pure-Python parser, whose messages the problems quote.
+    """
+    loaders = [yaml.CSafeLoader, yaml.SafeLoader] if getattr(yaml, "__with_libyaml__", False) else [yaml.SafeLoader]
+    for number, loader_class in enumerate(loaders, start=1):
+        loader = loader_class(text)
+        try:
+            document = loader.get_single_node()
+            return document, loader.construct_document(document) if document is not None else None
+        except yaml.YAMLError:
+            if number == len(loaders):
+                raise
+        finally:
+            loader.dispose()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _read_yaml(file: str, text: str) -> Iterator[RawEntry | Problem]:
     try:
-        document = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        document, data = _compose_and_load(text)
     except yaml.YAMLError as exc:
         yield _yaml_problem(file, exc)
         return

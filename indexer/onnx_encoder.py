@@ -3,13 +3,14 @@
 Embedding the query is almost all of a query's cost. The sentence-transformers model is
 exported once per model (about a second) into a cache directory, checked against the
 torch model on probe sentences, and then run by ONNX Runtime: the same vectors (cosine
-1.0 to the torch model's), several times faster on a CPU. Texts are encoded one at a
-time, so no padding ever enters the exported graph.
+1.0 to the torch model's), several times faster on a CPU. A single text (a query) is
+encoded unpadded; many texts (a build) are sorted by length and encoded in batches,
+padded to the batch's longest text, with the attention mask keeping the padding out of
+both the attention and the mean pooling (the check at export covers a padded batch too).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.encoder import Encoder, Vectors, load_encoder, resolve_model_path
+from indexer.encoder import BATCH_SIZE, Encoder, Vectors, length_order, load_encoder, resolve_model_path, weights_stamp
 from indexer.errors import ModelLoadError
 
 logger = logging.getLogger(__name__)
@@ -40,9 +41,7 @@ def cache_dir() -> Path:
 
 
 def _export_dir(model_path: str) -> Path:
-    weights = sorted(Path(model_path).glob("*.safetensors")) + sorted(Path(model_path).glob("*.bin"))
-    stamp = "|".join([model_path, *(f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights)])
-    return cache_dir() / "onnx" / hashlib.sha256(stamp.encode()).hexdigest()[:16]
+    return cache_dir() / "onnx" / weights_stamp(model_path)
 
 
 class OnnxEncoder:
@@ -58,6 +57,9 @@ class OnnxEncoder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads or 1
         options.inter_op_num_threads = 1
+        # Idle threads sleep instead of spinning: on a machine shared with other work, spinning threads
+        # take cores from it (and from each other) for nothing.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(
             str(directory / ONNX_FILE), options, providers=["CPUExecutionProvider"]
         )
@@ -66,6 +68,7 @@ class OnnxEncoder:
         self._tokenizer.enable_truncation(int(info["max_seq_length"]))
         self._name = name
         self._dimension = int(info["dimension"])
+        self._runtime = f"onnxruntime-{onnxruntime.__version__}-{directory.name}"
 
     @property
     def name(self) -> str:
@@ -75,21 +78,36 @@ class OnnxEncoder:
     def dimension(self) -> int:
         return self._dimension
 
+    @property
+    def runtime(self) -> str:
+        return self._runtime
+
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> Vectors:
+        """Texts sorted by length, in batches of BATCH_SIZE; one text alone is never padded."""
         vectors = np.zeros((len(texts), self._dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            encoding = self._tokenizer.encode(text)
-            feed = {
-                "input_ids": np.array([encoding.ids], dtype=np.int64),
-                "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),
-                "token_type_ids": np.array([encoding.type_ids], dtype=np.int64),
-            }
-            hidden = self._session.run(None, feed)[0][0]
-            pooled = hidden.mean(axis=0)
-            vectors[row] = pooled / np.linalg.norm(pooled)
+        order = length_order(texts)
+        for start in range(0, len(order), BATCH_SIZE):
+            rows = order[start : start + BATCH_SIZE]
+            vectors[rows] = self._embed_batch([texts[row] for row in rows])
             if progress is not None:
-                progress(1)
+                progress(len(rows))
         return vectors
+
+    def _embed_batch(self, texts: list[str]) -> Vectors:
+        """Mean of the token vectors where the attention mask is 1, L2-normalised (sentence-transformers' pooling)."""
+        encodings = self._tokenizer.encode_batch(texts) if len(texts) > 1 else [self._tokenizer.encode(texts[0])]
+        width = max(len(encoding.ids) for encoding in encodings)
+        feed = {name: np.zeros((len(texts), width), dtype=np.int64) for name in INPUTS}
+        for row, encoding in enumerate(encodings):
+            length = len(encoding.ids)
+            feed["input_ids"][row, :length] = encoding.ids
+            feed["attention_mask"][row, :length] = encoding.attention_mask
+            feed["token_type_ids"][row, :length] = encoding.type_ids
+        hidden = self._session.run(None, feed)[0]
+        mask = feed["attention_mask"][:, :, None].astype(np.float32)
+        pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 def load_onnx_encoder(model_name: str, threads: int | None = None) -> OnnxEncoder:
@@ -168,9 +186,11 @@ def _publish(tmp: Path, directory: Path) -> None:
 
 
 def _check(tmp: Path, model_path: str, expected: Vectors) -> None:
-    """Refuse an export whose vectors differ from the torch model's."""
+    """Refuse an export whose vectors differ from the torch model's, one text at a time or in a padded batch."""
     probe = OnnxEncoder(tmp, Path(model_path) / "tokenizer.json", model_path)
-    cosines = np.sum(probe.encode(PROBES) * expected, axis=1)
+    alone = np.vstack([probe.encode([text]) for text in PROBES])
+    batched = probe._embed_batch(list(PROBES))  # padded to the longest probe
+    cosines = np.concatenate([np.sum(alone * expected, axis=1), np.sum(batched * expected, axis=1)])
     if float(cosines.min()) < MIN_PROBE_COSINE:
         raise ModelLoadError(
             f"the ONNX export of {model_path} disagrees with the torch model (cosine {cosines.min():.4f})"
@@ -181,13 +201,16 @@ QUERY_ENCODERS = ("onnx", "torch")
 
 
 @lru_cache(maxsize=4)
-def load_query_encoder(model_name: str, threads: int | None = None, kind: str = "onnx") -> Encoder:
-    """The encoder for queries: ONNX Runtime when it can be had (same vectors, faster), else torch."""
+def load_runtime_encoder(model_name: str, threads: int | None = None, kind: str = "onnx") -> Encoder:
+    """The encoder for queries and builds: ONNX Runtime when it can be had (same vectors, faster), else torch."""
     if kind not in QUERY_ENCODERS:
-        raise ModelLoadError(f"unknown query encoder {kind!r}; use one of {', '.join(QUERY_ENCODERS)}")
+        raise ModelLoadError(f"unknown encoder {kind!r}; use one of {', '.join(QUERY_ENCODERS)}")
     if kind == "onnx":
         try:
             return load_onnx_encoder(model_name, threads)
         except ModelLoadError as exc:
-            logger.warning("using the torch query encoder: %s", exc)
+            logger.warning("using the torch encoder: %s", exc)
     return load_encoder(model_name, threads)
+
+
+load_query_encoder = load_runtime_encoder

@@ -24,6 +24,7 @@ import fcntl
 import os
 import secrets
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,11 +40,16 @@ LEGACY_PREFIXES = (".tmp-", ".old-")  # siblings left by the two-rename swap of 
 
 # Called with the name of each step of a build; the fault-injection test sets it to kill the process there.
 step_hook: Callable[[str], None] | None = None
+# For fault tests of a real `glossary index` process: the step (e.g. "embedded-chunk-3") at which the
+# process kills itself with SIGKILL, as a crash or an out-of-memory kill would.
+FAULT_ENV = "GLOSSARY_FAULT_AT"
 
 
 def checkpoint(step: str) -> None:
     if step_hook is not None:
         step_hook(step)
+    if os.environ.get(FAULT_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def versions_dir(path: Path) -> Path:

@@ -34,6 +34,7 @@ from indexer.encoder import Vectors
 from indexer.errors import IndexDamagedError, IndexMissingError, IndexVersionError, IndexWriteError
 from indexer.publish import build_lock, checkpoint, publish, staging_dir
 from indexer.schema import Entry
+from indexer.vectorfile import VectorFile, row_blocks
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -104,7 +105,7 @@ def write_index(
     manifest_fields: dict[str, Any],
     entries: list[Entry],
     rows: list[Row],
-    vectors: Vectors,
+    vectors: Vectors | VectorFile,
     lexical: bm25s.BM25,
     before_commit: Callable[[Path], None] | None = None,
 ) -> Manifest:
@@ -131,12 +132,14 @@ def _write_files(
     manifest_fields: dict[str, Any],
     entries: list[Entry],
     rows: list[Row],
-    vectors: Vectors,
+    vectors: Vectors | VectorFile,
     lexical: bm25s.BM25,
 ) -> Manifest:
     index = faiss.IndexFlatIP(vectors.shape[1])
-    index.add(vectors)
+    for block in row_blocks(vectors):  # from disk a block at a time: the index holds the only copy
+        index.add(block)
     faiss.write_index(index, str(tmp / VECTORS))
+    del index
     _write_json(tmp / ROWS, [[row.entry_id, row.field] for row in rows])
     _write_json(tmp / ENTRIES, [entry.model_dump(mode="json") for entry in entries])
     lexical.save(str(tmp / LEXICAL), show_progress=False)

@@ -29,8 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from indexer.build import build_index
-from indexer.encoder import DEFAULT_MODEL, load_encoder
+from indexer.encoder import DEFAULT_MODEL, available_cores
+from indexer.onnx_encoder import load_runtime_encoder
 from indexer.validation import load_glossary
+from search_api.cli import build_status, progress_log
 from search_api.fusion import FusionWeights
 from search_api.searcher import Searcher
 
@@ -94,7 +96,16 @@ def main() -> None:
     ids = write_glossary(args.data, glossary)
     started = time.perf_counter()
     entries = load_glossary(glossary)
-    report = build_index(entries, index, args.model, lambda: load_encoder(args.model), str(glossary))
+    # As `glossary index` builds it: ONNX Runtime, one thread per core, progress logged, resumable.
+    report = build_index(
+        entries,
+        index,
+        args.model,
+        lambda: load_runtime_encoder(args.model, available_cores(), "onnx"),
+        str(glossary),
+        progress_log,
+        status=build_status,
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"index: {len(ids)} entries, {report.vectors} vectors, {report.embedded} texts embedded, "

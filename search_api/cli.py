@@ -6,10 +6,11 @@ stderr and a non-zero exit code.
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from enum import StrEnum
@@ -19,9 +20,19 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
-from indexer.encoder import DEFAULT_MODEL, load_encoder
+from indexer.build import ProgressStart
+from indexer.encoder import CHUNK_SIZE, DEFAULT_MODEL, Encoder, available_cores, cuda_available
 from indexer.errors import CorpusValidationError, GlossaryError
 from indexer.paths import BUNDLED_CORPUS, BUNDLED_QUERIES, default_index_dir
 from search_api.searcher import MAX_K
@@ -93,39 +104,103 @@ def validate(
 PROGRESS_LOG_SECONDS = 5.0  # how often a build not on a terminal logs its progress
 
 
+class TextCounts:
+    """Texts embedded so far, and the share of the work they were: the build embeds short texts first,
+    so time left is estimated from the texts' lengths, not their number."""
+
+    def __init__(self, costs: Sequence[int]) -> None:
+        self.total = len(costs)
+        self._cumulative = list(itertools.accumulate(costs))
+        self.done = 0
+
+    def advance(self, count: int) -> float:
+        """Count `count` more texts embedded; return the work they were."""
+        before = self.work_done
+        self.done = min(self.done + count, self.total)
+        return self.work_done - before
+
+    @property
+    def work_done(self) -> float:
+        return float(self._cumulative[self.done - 1]) if self.done else 0.0
+
+    @property
+    def work_total(self) -> float:
+        return float(self._cumulative[-1]) if self._cumulative else 0.0
+
+    def seconds_left(self, elapsed: float) -> float | None:
+        done = self.work_done
+        return elapsed * (self.work_total - done) / done if done else None
+
+
+class RateColumn(ProgressColumn):
+    """Texts embedded per second since the start."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = task.finished_time or task.elapsed or 0.0
+        texts = int(task.fields.get("texts", 0))
+        return Text(f"{texts / elapsed:,.0f} texts/s" if elapsed > 0 and texts else "- texts/s")
+
+
 @contextmanager
-def _progress_bar(enabled: bool) -> Iterator[Callable[[int], Callable[[int], None]] | None]:
-    """A bar on a terminal; elsewhere (CI, a log file) a line every few seconds."""
+def _progress_bar(enabled: bool) -> Iterator[ProgressStart | None]:
+    """A bar on a terminal (count, rate, time left); elsewhere (CI, a log file) a line every few seconds."""
     if not enabled:
-        yield _progress_log
+        yield progress_log
         return
-    columns = (TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("embedding"),
+        BarColumn(),
+        TextColumn("{task.fields[texts]:,}/{task.fields[total_texts]:,} texts"),
+        RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),  # from the work done (the texts' lengths), which the bar counts
+    )
     with Progress(*columns, console=err, transient=True) as progress:
 
-        def start(total: int) -> Callable[[int], None]:
-            task = progress.add_task("embed", total=total)
-            return lambda done: progress.advance(task, done)
+        def start(costs: Sequence[int]) -> Callable[[int], None]:
+            counts = TextCounts(costs)
+            task = progress.add_task("embed", total=counts.work_total, texts=0, total_texts=counts.total)
+
+            def advance(count: int) -> None:
+                progress.update(task, advance=counts.advance(count), texts=counts.done)
+
+            return advance
 
         yield start
 
 
-def _progress_log(total: int, every: float = PROGRESS_LOG_SECONDS) -> Callable[[int], None]:
+def progress_log(costs: Sequence[int], every: float = PROGRESS_LOG_SECONDS) -> Callable[[int], None]:
     """Log `embedded N/TOTAL texts (R texts/s, about M min left)` at most every `every` seconds, and at the end."""
+    counts = TextCounts(costs)
     started = last = time.monotonic()
-    done = 0
 
     def advance(count: int) -> None:
-        nonlocal done, last
-        done += count
+        nonlocal last
+        counts.advance(count)
         now = time.monotonic()
-        if now - last < every and done < total:
+        if now - last < every and counts.done < counts.total:
             return
         last = now
-        rate = done / max(now - started, 1e-9)
-        left = (total - done) / rate / 60 if rate else 0.0
-        err.print(f"embedded {done:,}/{total:,} texts ({rate:,.0f} texts/s, about {left:.0f} min left)", markup=False)
+        rate = counts.done / max(now - started, 1e-9)
+        left = (counts.seconds_left(now - started) or 0.0) / 60
+        err.print(
+            f"embedded {counts.done:,}/{counts.total:,} texts ({rate:,.0f} texts/s, about {left:.0f} min left)",
+            markup=False,
+        )
 
     return advance
+
+
+def build_status(message: str) -> None:
+    """What a build is doing between stretches of embedding, on stderr."""
+    err.print(message, markup=False, soft_wrap=True)
+
+
+class BuildEncoder(StrEnum):
+    auto = "auto"
+    onnx = "onnx"
+    torch = "torch"
 
 
 @app.command()
@@ -137,20 +212,66 @@ def index(
     model: Annotated[
         str, typer.Option(envvar="GLOSSARY_MODEL", help="sentence-transformers model name or local path.")
     ] = DEFAULT_MODEL,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume/--no-resume",
+            help="Reuse the chunks an interrupted build of the same index embedded (default); or start over.",
+        ),
+    ] = True,
+    encoder: Annotated[
+        BuildEncoder,
+        typer.Option(
+            envvar="GLOSSARY_BUILD_ENCODER",
+            help="What runs the model: onnx (ONNX Runtime: the same vectors, faster on a CPU), torch, "
+            "or auto (torch on a CUDA GPU, else onnx).",
+        ),
+    ] = BuildEncoder.auto,
+    threads: Annotated[
+        int | None,
+        typer.Option(envvar="GLOSSARY_BUILD_THREADS", min=1, help="Threads for embedding. Default: one per core."),
+    ] = None,
+    chunk_size: Annotated[
+        int, typer.Option(min=1, help="Texts embedded between two checkpoints (a killed build loses at most one).")
+    ] = CHUNK_SIZE,
 ) -> None:
     """Embed a glossary into an index directory; unchanged entries are not embedded again.
+
+    A killed or failed build resumes where it stopped when run again.
 
     Example: glossary index my_glossary.jsonl --out ./my-index
     """
     from indexer.build import build_index
+    from indexer.onnx_encoder import load_runtime_encoder
     from indexer.validation import load_glossary
 
     path, target = source or BUNDLED_CORPUS, out_dir or default_index_dir()
+    cores = threads or available_cores()
+
+    def load_model() -> Encoder:
+        kind = encoder.value if encoder is not BuildEncoder.auto else "torch" if cuda_available() else "onnx"
+        build_status(f"loading the model {model} ({kind}, {cores} thread(s))")
+        return load_runtime_encoder(model, cores, kind)
+
     with domain_errors(), _progress_bar(err.is_terminal) as progress:
         entries = load_glossary(path, complete=source is None)
         # The manifest keeps the absolute source, so that a rebuild hint can name it from anywhere.
-        report = build_index(entries, target, model, lambda: load_encoder(model), str(path.resolve()), progress)
-    state = "up to date" if report.up_to_date else f"embedded {report.embedded} texts, reused {report.reused}"
+        report = build_index(
+            entries,
+            target,
+            model,
+            load_model,
+            str(path.resolve()),
+            progress,
+            resume=resume,
+            chunk_size=chunk_size,
+            status=build_status,
+        )
+    if report.up_to_date:
+        state = "up to date"
+    else:
+        resumed = f", resumed {report.resumed} from an interrupted build" if report.resumed else ""
+        state = f"embedded {report.embedded} texts{resumed}, reused {report.reused}"
     out.print(
         f"Indexed {report.entries} entries as {report.vectors} vectors in {report.seconds:.1f} s "
         f"({state}) -> {report.path}",

@@ -185,6 +185,8 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
 
 def serve_worker() -> None:
     """One worker process: its own socket on the shared port, uvicorn, the app loading the index."""
+    for sig in (signal.SIGINT, signal.SIGTERM):  # not the supervisor's handlers: uvicorn sets its own
+        signal.signal(sig, signal.SIG_DFL)
     settings = get_settings()
     config = uvicorn_config("search_api.server:worker_app", settings.host, settings.port, settings, factory=True)
     uvicorn.Server(config).run(sockets=[reuseport_socket(settings.host, settings.port)])
@@ -199,7 +201,11 @@ class Supervisor:
     STARTUP_SECONDS = 30.0
 
     def __init__(self, workers: int) -> None:
-        self.context = multiprocessing.get_context("spawn")
+        # Forked from a supervisor that has imported the app and started no thread: a worker starts
+        # without importing everything again (about a second of CPU each), and loads only the index.
+        import search_api.app  # noqa: F401 - imported here, once, for the workers
+
+        self.context = multiprocessing.get_context("fork")
         self.workers = workers
         self.stop = threading.Event()
         self.processes: list[tuple[multiprocessing.process.BaseProcess, float]] = []

@@ -18,6 +18,7 @@ class FakeEncoder:
 
     name = "fake-encoder"
     dimension = 16
+    runtime = "fake-runtime"
 
     def __init__(self, fail_after: int | None = None) -> None:
         self.calls: list[str] = []
@@ -32,4 +33,6 @@ class FakeEncoder:
             seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
             vector = np.random.default_rng(seed).standard_normal(self.dimension).astype(np.float32)
             rows.append(vector / np.linalg.norm(vector))
+        if progress is not None:
+            progress(len(texts))
         return np.vstack(rows)

@@ -27,6 +27,17 @@ def test_onnx_vectors_equal_torch_vectors(encoder: SentenceTransformerEncoder) -
     assert np.sum(vectors * encoder.encode(TEXTS), axis=1) == pytest.approx([1.0] * 4, abs=1e-4)
 
 
+def test_batches_of_many_lengths_give_each_text_its_own_vector(encoder: SentenceTransformerEncoder) -> None:
+    """A build embeds texts sorted by length in padded batches: padding must change no vector, nor the order."""
+    words = ["the", "model", "learns", "a", "mapping", "from", "inputs", "to", "outputs", "by", "adjusting"]
+    texts = [" ".join(words[: 1 + (7 * n) % len(words)]) * (1 + n % 3) for n in range(70)]  # mixed lengths
+    vectors = load_onnx_encoder(DEFAULT_MODEL).encode(texts)
+    assert np.sum(vectors * encoder.encode(texts), axis=1) == pytest.approx([1.0] * 70, abs=1e-4)
+    assert np.sum(vectors * load_onnx_encoder(DEFAULT_MODEL).encode(texts[::-1])[::-1], axis=1) == pytest.approx(
+        [1.0] * 70, abs=1e-6
+    )
+
+
 def test_export_is_kept_in_the_cache_directory() -> None:
     load_onnx_encoder(DEFAULT_MODEL)
     exports = list((cache_dir() / "onnx").glob(f"*/{INFO_FILE}"))
@@ -45,7 +56,7 @@ def test_an_export_that_loses_the_race_keeps_the_winner(tmp_path: Path) -> None:
 
 
 def test_query_encoder_choice(tmp_path: Path) -> None:
-    with pytest.raises(ModelLoadError, match="unknown query encoder 'tensorflow'; use one of onnx, torch"):
+    with pytest.raises(ModelLoadError, match="unknown encoder 'tensorflow'; use one of onnx, torch"):
         load_query_encoder(DEFAULT_MODEL, None, "tensorflow")
     assert isinstance(load_query_encoder(DEFAULT_MODEL, None, "torch"), SentenceTransformerEncoder)
     with pytest.raises(ModelLoadError, match="needs a local model directory"):

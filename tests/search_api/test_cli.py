@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from indexer.storage import VECTORS
-from search_api.cli import app
+from search_api.cli import app, progress_log
 
 MINI = Path(__file__).parent.parent / "data" / "mini.yaml"
 runner = CliRunner()
@@ -40,6 +40,7 @@ def test_index_then_search_as_text_and_json(tmp_path: Path, encoder: object) -> 
     assert first.exit_code == 0, first.output
     assert "Indexed 8 entries as 56 vectors" in first.stdout and "embedded 56 texts" in first.stdout
     assert "embedded 56/56 texts (" in first.stderr  # not a terminal: progress is logged, not drawn
+    assert "loading the model" in first.stderr and "writing the index (56 vectors)" in first.stderr
     again = runner.invoke(app, ["index", str(MINI), "--out", str(out)])
     assert "(up to date)" in again.stdout
 
@@ -103,3 +104,14 @@ def test_index_into_an_unwritable_place_is_one_line_before_embedding(tmp_path: P
         f"error: cannot write the index at {tmp_path}/a-file/index: Not a directory; "
         "choose another --out (or GLOSSARY_INDEX)"
     ]
+
+
+def test_progress_log_estimates_time_left_from_the_lengths_left(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Short texts are embedded first: 90 of 100 texts done is a tenth of the work, not nine tenths."""
+    clock = iter([0.0, 60.0])
+    monkeypatch.setattr("search_api.cli.time.monotonic", lambda: next(clock))
+    advance = progress_log([10] * 90 + [900] * 10, every=0)
+    advance(90)
+    assert capsys.readouterr().err.strip() == "embedded 90/100 texts (2 texts/s, about 10 min left)"
