@@ -90,7 +90,9 @@ def _compose_and_load(text: str) -> tuple[yaml.Node | None, Any]:
 
     A file libyaml refuses is parsed again by the pure-Python parser, whose messages the problems quote.
     """
-    loaders = [yaml.CSafeLoader, yaml.SafeLoader] if getattr(yaml, "__with_libyaml__", False) else [yaml.SafeLoader]
+    loaders: list[type[yaml.CSafeLoader] | type[yaml.SafeLoader]] = [yaml.SafeLoader]
+    if getattr(yaml, "__with_libyaml__", False):
+        loaders.insert(0, yaml.CSafeLoader)
     for number, loader_class in enumerate(loaders, start=1):
         loader = loader_class(text)
         try:

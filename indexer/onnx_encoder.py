@@ -107,14 +107,15 @@ class OnnxEncoder:
         mask = feed["attention_mask"][:, :, None].astype(np.float32)
         pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        vectors: Vectors = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return vectors
 
 
 def load_onnx_encoder(model_name: str, threads: int | None = None) -> OnnxEncoder:
     """The ONNX encoder of a local model, exported on first use into the cache directory."""
     model_path = resolve_model_path(model_name)
     if not Path(model_path).is_dir():
-        raise ModelLoadError(f"the ONNX query encoder needs a local model directory, not {model_name!r}")
+        raise ModelLoadError(f"the ONNX encoder needs a local model directory, not {model_name!r}")
     directory = _export_dir(model_path)
     try:
         if not (directory / INFO_FILE).is_file():

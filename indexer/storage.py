@@ -155,7 +155,9 @@ def _write_files(
 
 
 def _write_json(path: Path, data: object) -> None:
-    path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+    """Written as it is encoded: a big glossary's entries never exist as one string in memory."""
+    with path.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, ensure_ascii=False, indent=1)
 
 
 def read_manifest(path: Path) -> Manifest:

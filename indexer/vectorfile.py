@@ -50,7 +50,7 @@ class VectorFile:
         stop = min(stop, self.shape[0])
         row_bytes = self.shape[1] * 4
         block = np.empty((max(stop - start, 0), self.shape[1]), dtype=np.float32)
-        view, offset = memoryview(block).cast("B"), start * row_bytes
+        view, offset = block.data.cast("B"), start * row_bytes
         while view:
             count = os.preadv(self._file.fileno(), [view], offset)
             if count == 0:
