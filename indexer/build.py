@@ -15,6 +15,7 @@ import numpy as np
 from indexer.encoder import Encoder, Vectors
 from indexer.errors import UnusableIndexError
 from indexer.lexical import build_lexical
+from indexer.model_spec import canonical_model
 from indexer.publish import prepare_output
 from indexer.schema import Entry
 from indexer.storage import Row, StoredIndex, read_index, write_index
@@ -64,13 +65,25 @@ def build_index(
     source: str = "",
     progress: ProgressStart | None = None,
     before_commit: Callable[[Path], None] | None = None,
+    query_model: str | None = None,
 ) -> BuildReport:
-    """Write the index of `entries` to `out`; the encoder is loaded only if something must be embedded."""
+    """Write the index of `entries` to `out`; the encoder is loaded only if something must be embedded.
+
+    `query_model` names the model that will embed queries, when it is not `model` (the same base
+    model with a query-side adapter); the manifest records it with the adapter's checksum.
+    """
     started = time.perf_counter()
+    model = canonical_model(model)  # an adapter's checksum is part of the model's name
+    query = canonical_model(query_model) if query_model is not None else None
+    query = None if query == model else query  # recorded only when it differs
     prepare_output(out)  # writable? (one-line error before any embedding) and what killed builds left, removed
     previous = _previous(out, model)
     fingerprint = corpus_fingerprint(entries)
-    if previous is not None and previous.manifest.corpus_fingerprint == fingerprint:
+    if (
+        previous is not None
+        and previous.manifest.corpus_fingerprint == fingerprint
+        and previous.manifest.query_model == query
+    ):
         count = previous.manifest.vectors
         return BuildReport(out, len(entries), count, 0, count, time.perf_counter() - started, True)
 
@@ -101,6 +114,7 @@ def build_index(
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "build_seconds": round(time.perf_counter() - started, 3),
         "source": source,
+        "query_model": query,
     }
     write_index(out, manifest_fields, entries, rows, vectors, build_lexical(entries), before_commit)
     seconds = time.perf_counter() - started

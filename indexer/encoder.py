@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from indexer.errors import ModelLoadError
+from indexer.model_spec import BASE_MODEL, parse_model
 
 # No code path may download from a model hub: set this before transformers is imported.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-_PACKAGED_NAMES = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
+DEFAULT_MODEL = BASE_MODEL
+_PACKAGED_NAMES = {BASE_MODEL, "all-MiniLM-L6-v2"}
 BATCH_SIZE = 32
 # Texts handed to the model at once. sentence-transformers sorts each chunk by length before
 # batching, so short texts are batched with short ones and pay for little padding.
 CHUNK_SIZE = 1024
+
+if TYPE_CHECKING:
+    import torch
+    from sentence_transformers import SentenceTransformer
 
 Vectors = npt.NDArray[np.float32]
 
@@ -54,6 +60,43 @@ def resolve_model_path(name: str) -> str:
     return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
 
 
+def load_sentence_transformer(model_name: str) -> SentenceTransformer:
+    """The sentence-transformers model of a model name, its adapter (if any) merged into its weights."""
+    from sentence_transformers import SentenceTransformer
+
+    spec = parse_model(model_name)
+    _quiet_transformers()
+    try:
+        model = SentenceTransformer(resolve_model_path(spec.base), device="cpu")
+    except Exception as exc:
+        raise ModelLoadError(
+            f"cannot load the model {spec.base!r} offline ({exc.__class__.__name__}: {exc}). "
+            "Give the path of a local sentence-transformers model directory, "
+            "or use the default model."
+        ) from exc
+    adapter = spec.adapter_dir()
+    if adapter is not None:
+        try:
+            from peft import PeftModel
+        except ImportError as exc:  # pragma: no cover - a core dependency
+            raise ModelLoadError("adapters need peft: pip install peft") from exc
+        with warnings.catch_warnings():  # peft asks transformers a deprecated question; not ours to answer
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+            tuned = PeftModel.from_pretrained(transformer_of(model), str(adapter))
+        model[0].model = tuned.merge_and_unload()  # `auto_model` is a read-only view of `model`
+    model.eval()
+    return model
+
+
+def transformer_of(model: SentenceTransformer) -> torch.nn.Module:
+    """The Hugging Face model inside a sentence-transformers model (`auto_model` is a read-only view of it)."""
+    import torch
+
+    transformer = model[0].model
+    assert isinstance(transformer, torch.nn.Module)
+    return transformer
+
+
 def _quiet_transformers() -> None:
     """No weight-loading progress bars: progress is ours to show, on our terms."""
     try:
@@ -67,23 +110,12 @@ class SentenceTransformerEncoder:
     """A sentence-transformers model, loaded without touching the network."""
 
     def __init__(self, model_name: str = DEFAULT_MODEL, threads: int | None = None) -> None:
-        try:
-            import torch
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:  # pragma: no cover - both are core dependencies
-            raise ModelLoadError(f"{exc.name} is not installed: pip install sentence-transformers") from exc
+        import torch
+
         if threads is not None:
             torch.set_num_threads(threads)
-        _quiet_transformers()
-        try:
-            self._model = SentenceTransformer(resolve_model_path(model_name))
-        except Exception as exc:
-            raise ModelLoadError(
-                f"cannot load the model {model_name!r} offline ({exc.__class__.__name__}: {exc}). "
-                "Give the path of a local sentence-transformers model directory, "
-                "or use the default model."
-            ) from exc
-        self._name = model_name
+        self._model = load_sentence_transformer(model_name)
+        self._name = parse_model(model_name).name
         dimension = self._model.get_embedding_dimension()
         if dimension is None:  # pragma: no cover - every sentence-transformers model sets it
             raise ModelLoadError(f"the model {model_name!r} does not report its vector dimension")
@@ -111,7 +143,7 @@ class SentenceTransformerEncoder:
 
 def load_encoder(model_name: str = DEFAULT_MODEL, threads: int | None = None) -> SentenceTransformerEncoder:
     """The encoder for a model name, loaded once per process."""
-    return _cached_encoder(model_name, threads)
+    return _cached_encoder(parse_model(model_name).name, threads)
 
 
 @lru_cache(maxsize=4)

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.encoder import Encoder, Vectors, load_encoder, resolve_model_path
+from indexer.encoder import Encoder, Vectors, load_encoder, load_sentence_transformer, resolve_model_path
 from indexer.errors import ModelLoadError
+from indexer.model_spec import parse_model
 
 logger = logging.getLogger(__name__)
 
@@ -39,9 +40,11 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GLOSSARY_CACHE", Path.home() / ".cache" / "glossary-search"))
 
 
-def _export_dir(model_path: str) -> Path:
+def _export_dir(model_path: str, canonical_name: str) -> Path:
+    """One export per base model files and adapter (the canonical name carries the adapter's checksum)."""
     weights = sorted(Path(model_path).glob("*.safetensors")) + sorted(Path(model_path).glob("*.bin"))
-    stamp = "|".join([model_path, *(f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights)])
+    files = (f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights)
+    stamp = "|".join([model_path, *files, canonical_name])
     return cache_dir() / "onnx" / hashlib.sha256(stamp.encode()).hexdigest()[:16]
 
 
@@ -93,15 +96,16 @@ class OnnxEncoder:
 
 
 def load_onnx_encoder(model_name: str, threads: int | None = None) -> OnnxEncoder:
-    """The ONNX encoder of a local model, exported on first use into the cache directory."""
-    model_path = resolve_model_path(model_name)
+    """The ONNX encoder of a local model (its adapter merged), exported on first use into the cache directory."""
+    spec = parse_model(model_name)
+    model_path = resolve_model_path(spec.base)
     if not Path(model_path).is_dir():
-        raise ModelLoadError(f"the ONNX query encoder needs a local model directory, not {model_name!r}")
-    directory = _export_dir(model_path)
+        raise ModelLoadError(f"the ONNX query encoder needs a local model directory, not {spec.base!r}")
+    directory = _export_dir(model_path, spec.name)
     try:
         if not (directory / INFO_FILE).is_file():
-            export(model_path, directory)
-        return OnnxEncoder(directory, Path(model_path) / "tokenizer.json", model_name, threads)
+            export(spec.name, directory)
+        return OnnxEncoder(directory, Path(model_path) / "tokenizer.json", spec.name, threads)
     except ModelLoadError:
         raise
     except Exception as exc:
@@ -110,12 +114,12 @@ def load_onnx_encoder(model_name: str, threads: int | None = None) -> OnnxEncode
         ) from exc
 
 
-def export(model_path: str, directory: Path) -> None:
-    """Export the transformer to ONNX, check it against the torch model, and publish it atomically."""
+def export(model_name: str, directory: Path) -> None:
+    """Export the transformer (adapter merged) to ONNX, check it against the torch model, publish it atomically."""
     import torch
-    from sentence_transformers import SentenceTransformer
 
-    reference = SentenceTransformer(model_path)
+    reference = load_sentence_transformer(model_name)
+    model_path = resolve_model_path(parse_model(model_name).base)
     transformer = reference[0].auto_model
     assert isinstance(transformer, torch.nn.Module)
     transformer.eval()
@@ -180,9 +184,16 @@ def _check(tmp: Path, model_path: str, expected: Vectors) -> None:
 QUERY_ENCODERS = ("onnx", "torch")
 
 
-@lru_cache(maxsize=4)
 def load_query_encoder(model_name: str, threads: int | None = None, kind: str = "onnx") -> Encoder:
-    """The encoder for queries: ONNX Runtime when it can be had (same vectors, faster), else torch."""
+    """The encoder for queries: ONNX Runtime when it can be had (same vectors, faster), else torch.
+
+    Loaded once per process; an adapter's checksum is checked against the name on every call.
+    """
+    return _cached_query_encoder(parse_model(model_name).name, threads, kind)
+
+
+@lru_cache(maxsize=4)
+def _cached_query_encoder(model_name: str, threads: int | None, kind: str) -> Encoder:
     if kind not in QUERY_ENCODERS:
         raise ModelLoadError(f"unknown query encoder {kind!r}; use one of {', '.join(QUERY_ENCODERS)}")
     if kind == "onnx":

@@ -58,6 +58,14 @@ class Manifest(BaseModel):
     build_seconds: float
     source: str
     checksums: dict[str, str]
+    # The model that embeds queries, when it is not `model`: the same base with a query-side
+    # adapter (`glossary tune`), whose checksum the name carries. Indexes written before it have none.
+    query_model: str | None = None
+
+    @property
+    def query_model_name(self) -> str:
+        """The model a query must be embedded with to be compared with this index's vectors."""
+        return self.query_model or self.model
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ import numpy as np
 
 from indexer.build import build_index
 from indexer.encoder import DEFAULT_MODEL, load_encoder
+from indexer.model_spec import DEFAULT_QUERY_MODEL
 from indexer.validation import load_glossary
 from search_api.fusion import FusionWeights
 from search_api.searcher import Searcher
@@ -88,13 +89,20 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True, help="where the glossary and its index go")
     parser.add_argument("--sets", default="desc,seen,unseen")
     parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument(
+        "--query-model",
+        default=DEFAULT_QUERY_MODEL,
+        help="model that embeds the queries (default: the shipped query adapter; give --model's value for none)",
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     glossary, index = args.work / "glossary.jsonl", args.work / "index"
     ids = write_glossary(args.data, glossary)
     started = time.perf_counter()
     entries = load_glossary(glossary)
-    report = build_index(entries, index, args.model, lambda: load_encoder(args.model), str(glossary))
+    report = build_index(
+        entries, index, args.model, lambda: load_encoder(args.model), str(glossary), query_model=args.query_model
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
         f"index: {len(ids)} entries, {report.vectors} vectors, {report.embedded} texts embedded, "

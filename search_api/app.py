@@ -194,6 +194,7 @@ def _add_routes(app: FastAPI) -> None:
             status="ok",
             build=build_name(searcher),
             model=manifest.model,
+            query_model=manifest.query_model_name,
             entries=manifest.entries,
             vectors=manifest.vectors,
             built_at=manifest.built_at,

@@ -23,7 +23,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from indexer.encoder import DEFAULT_MODEL, load_encoder
 from indexer.errors import CorpusValidationError, GlossaryError
+from indexer.model_spec import BASE_MODEL as DEFAULT_BASE
+from indexer.model_spec import BUNDLED_ADAPTER, BUNDLED_ADAPTERS, DEFAULT_QUERY_MODEL, canonical_model
 from indexer.paths import BUNDLED_CORPUS, BUNDLED_QUERIES, default_index_dir
+from indexer.tuning import TuneSettings
 from search_api.searcher import MAX_K
 from search_api.settings import Settings
 
@@ -137,6 +140,14 @@ def index(
     model: Annotated[
         str, typer.Option(envvar="GLOSSARY_MODEL", help="sentence-transformers model name or local path.")
     ] = DEFAULT_MODEL,
+    query_model: Annotated[
+        str | None,
+        typer.Option(
+            envvar="GLOSSARY_QUERY_MODEL",
+            help="Model that embeds queries: MODEL+ADAPTER (a `glossary tune` adapter) or MODEL. "
+            f"Default: {DEFAULT_QUERY_MODEL} with the default model, else --model.",
+        ),
+    ] = None,
 ) -> None:
     """Embed a glossary into an index directory; unchanged entries are not embedded again.
 
@@ -149,7 +160,17 @@ def index(
     with domain_errors(), _progress_bar(err.is_terminal) as progress:
         entries = load_glossary(path, complete=source is None)
         # The manifest keeps the absolute source, so that a rebuild hint can name it from anywhere.
-        report = build_index(entries, target, model, lambda: load_encoder(model), str(path.resolve()), progress)
+        if query_model is None:
+            query_model = DEFAULT_QUERY_MODEL if model == DEFAULT_MODEL else model
+        report = build_index(
+            entries,
+            target,
+            model,
+            lambda: load_encoder(model),
+            str(path.resolve()),
+            progress,
+            query_model=query_model,
+        )
     state = "up to date" if report.up_to_date else f"embedded {report.embedded} texts, reused {report.reused}"
     out.print(
         f"Indexed {report.entries} entries as {report.vectors} vectors in {report.seconds:.1f} s "
@@ -157,6 +178,57 @@ def index(
         markup=False,
         soft_wrap=True,
     )
+
+
+@app.command()
+def tune(
+    out_dir: Annotated[Path, typer.Option("--out", help="Adapter directory to write.")] = BUNDLED_ADAPTERS[
+        BUNDLED_ADAPTER
+    ],
+    source: Annotated[
+        Path | None, typer.Option("--glossary", help="Glossary to draw examples from. Default: the bundled glossary.")
+    ] = None,
+    wordnet: Annotated[
+        Path | None,
+        typer.Option(help="WordNet 3.0 dict directory (Debian: apt-get install wordnet-base). Omit to skip WordNet."),
+    ] = Path("/usr/share/wordnet"),
+    exclude_words: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Words whose WordNet glosses stay out of training: one per line, or a JSONL query file whose "
+            "'expected' is the word (the reverse-dictionary benchmark's queries). Repeatable."
+        ),
+    ] = None,
+    wordnet_pairs: Annotated[int, typer.Option(min=0, help="WordNet gloss -> word examples to sample.")] = (
+        TuneSettings().wordnet_pairs
+    ),
+    epochs: Annotated[int, typer.Option(min=1)] = TuneSettings().epochs,
+    seed: Annotated[int, typer.Option()] = TuneSettings().seed,
+) -> None:
+    """Train the query adapter that fits the encoder to descriptions (about 25 minutes on 2 CPU cores).
+
+    With the defaults this rebuilds the adapter that ships in the package. An index records the
+    adapter's checksum; re-run `glossary index` to have it queried with a new adapter (nothing is
+    re-embedded: the adapter changes only how queries are embedded).
+
+    Example: glossary tune --out ./my-adapter --glossary my_glossary.yaml
+    """
+    from dataclasses import replace
+
+    from indexer.tuning import glossary_targets, read_words, train_adapter, wordnet_targets
+    from indexer.validation import load_glossary
+
+    settings = replace(TuneSettings(), wordnet_pairs=wordnet_pairs, epochs=epochs, seed=seed)
+    with domain_errors():
+        tables = [glossary_targets(load_glossary(source or BUNDLED_CORPUS, complete=source is None))]
+        if wordnet is not None and wordnet_pairs:
+            held_out = {word for path in exclude_words or [] for word in read_words(path)}
+            tables.append(wordnet_targets(wordnet, held_out, wordnet_pairs, seed))
+        sizes = ", ".join(f"{len(t.examples):,} {t.name} examples" for t in tables)
+        err.print(f"tune: {sizes}; {settings}", markup=False, soft_wrap=True)
+        written = train_adapter(tables, out_dir, settings, log=lambda line: err.print(line, markup=False))
+    name = f"{DEFAULT_BASE}+{BUNDLED_ADAPTER if written == BUNDLED_ADAPTERS[BUNDLED_ADAPTER] else written}"
+    out.print(f"Adapter written to {written}; query model {canonical_model(name)}", markup=False, soft_wrap=True)
 
 
 @app.command()

@@ -68,7 +68,7 @@ class SearcherHolder:
         self._seen = seen  # a refused build is not retried until another one is published
         old = self.current
         try:
-            model = read_manifest(Path(seen.directory)).model
+            model = read_manifest(Path(seen.directory)).query_model_name
             fresh = self._load(old.encoder if model == old.model else None)
             fresh.answer("warm up", 1)
         except GlossaryError as exc:

@@ -68,7 +68,10 @@ class EntryPublic(BaseModel):
 class HealthPublic(BaseModel):
     status: str
     build: str = Field(description="The index build being served (its version directory's name).")
-    model: str
+    model: str = Field(description="The model that embedded the index's texts.")
+    query_model: str = Field(
+        description="The model that embeds queries: the same, or that base with a query adapter (name@checksum)."
+    )
     entries: int
     vectors: int
     built_at: str

@@ -13,11 +13,11 @@ import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 from indexer.encoder import Encoder
-from indexer.errors import QueryError
+from indexer.errors import IndexVersionError, QueryError
 from indexer.lexical import build_names_lexical, tokenize
 from indexer.onnx_encoder import load_query_encoder
 from indexer.schema import Entry
-from indexer.storage import StoredIndex, read_index
+from indexer.storage import StoredIndex, read_index, rebuild_hint
 from indexer.texts import field_text
 from search_api.features import UNSEEN, FieldRows, feature_matrix, name_columns
 from search_api.fusion import FusionWeights, Scores, fuse, max_idf, saturate, visible
@@ -82,12 +82,19 @@ class Searcher:
 
         `query_encoder` is "onnx" (the model run by ONNX Runtime: same vectors, faster) or "torch".
         """
-        index = read_index(Path(path), expected_model=encoder.name if encoder is not None else None)
-        return cls(index, encoder or load_query_encoder(index.manifest.model, threads, query_encoder), weights)
+        index = read_index(Path(path))
+        model = index.manifest.query_model_name
+        if encoder is not None and encoder.name != model:
+            raise IndexVersionError(
+                f"the index at {path} is queried with the model {model!r}, not {encoder.name!r}; "
+                f"{rebuild_hint(Path(path), index.manifest.source)}"
+            )
+        return cls(index, encoder or load_query_encoder(model, threads, query_encoder), weights)
 
     @property
     def model(self) -> str:
-        return self.index.manifest.model
+        """The model that embeds queries (the index's own, or the same base with a query adapter)."""
+        return self.index.manifest.query_model_name
 
     def search(self, query: str, k: int = 10) -> list[Hit]:
         """The best `k` entries for a query, best first (may be fewer, or none)."""

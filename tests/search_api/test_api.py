@@ -113,6 +113,7 @@ def test_unknown_term_and_route_are_404s(client: TestClient) -> None:
 def test_health_and_openapi(client: TestClient) -> None:
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["entries"] == 8 and health["vectors"] == 56
+    assert health["model"] == health["query_model"] == "sentence-transformers/all-MiniLM-L6-v2"  # no query adapter
     spec = client.get("/openapi.json").json()
     assert {"/search", "/suggest", "/terms", "/terms/{term_id}", "/health"} <= set(spec["paths"])
     assert client.get("/docs").status_code == 200
