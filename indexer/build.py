@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -19,6 +20,7 @@ from indexer.publish import prepare_output
 from indexer.schema import Entry
 from indexer.storage import Row, StoredIndex, read_index, write_index
 from indexer.texts import EMBEDDED_FIELDS, embedding_texts
+from indexer.vector_index import VectorIndexChoice, VectorIndexInfo, resolve
 
 ProgressStart = Callable[[int], Callable[[int], None]]
 
@@ -34,6 +36,7 @@ class BuildReport:
     reused: int
     seconds: float
     up_to_date: bool
+    vector_index: VectorIndexInfo = dataclasses.field(default_factory=VectorIndexInfo)
 
 
 def entry_fingerprint(entry: Entry, model: str) -> str:
@@ -64,15 +67,24 @@ def build_index(
     source: str = "",
     progress: ProgressStart | None = None,
     before_commit: Callable[[Path], None] | None = None,
+    vector_index: VectorIndexChoice = "auto",
 ) -> BuildReport:
-    """Write the index of `entries` to `out`; the encoder is loaded only if something must be embedded."""
+    """Write the index of `entries` to `out`; the encoder is loaded only if something must be embedded.
+
+    `vector_index` chooses the FAISS index (exact, HNSW, or by size: `indexer.vector_index`); an
+    index of another kind than the one chosen is rewritten, its vectors reused.
+    """
     started = time.perf_counter()
     prepare_output(out)  # writable? (one-line error before any embedding) and what killed builds left, removed
     previous = _previous(out, model)
     fingerprint = corpus_fingerprint(entries)
-    if previous is not None and previous.manifest.corpus_fingerprint == fingerprint:
-        count = previous.manifest.vectors
-        return BuildReport(out, len(entries), count, 0, count, time.perf_counter() - started, True)
+    if (
+        previous is not None
+        and previous.manifest.corpus_fingerprint == fingerprint
+        and previous.manifest.vector_index.kind == resolve(vector_index, previous.manifest.vectors)
+    ):
+        count, info = previous.manifest.vectors, previous.manifest.vector_index
+        return BuildReport(out, len(entries), count, 0, count, time.perf_counter() - started, True, info)
 
     rows: list[Row] = []
     texts: list[str] = []
@@ -102,9 +114,11 @@ def build_index(
         "build_seconds": round(time.perf_counter() - started, 3),
         "source": source,
     }
-    write_index(out, manifest_fields, entries, rows, vectors, build_lexical(entries), before_commit)
+    manifest = write_index(
+        out, manifest_fields, entries, rows, vectors, build_lexical(entries), before_commit, vector_index
+    )
     seconds = time.perf_counter() - started
-    return BuildReport(out, len(entries), len(rows), len(texts), len(reuse), seconds, False)
+    return BuildReport(out, len(entries), len(rows), len(texts), len(reuse), seconds, False, manifest.vector_index)
 
 
 def _reusable_rows(previous: StoredIndex | None, prints: dict[str, str]) -> dict[tuple[str, str], int]:

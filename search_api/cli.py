@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from indexer.encoder import DEFAULT_MODEL, load_encoder
 from indexer.errors import CorpusValidationError, GlossaryError
 from indexer.paths import BUNDLED_CORPUS, BUNDLED_QUERIES, default_index_dir
+from search_api.hits import Hit
 from search_api.searcher import MAX_K
 from search_api.settings import Settings
 
@@ -43,6 +44,16 @@ IndexOpt = Annotated[
 class EvalSplit(StrEnum):
     dev = "dev"
     test = "test"
+
+
+class VectorIndexKind(StrEnum):
+    auto = "auto"
+    flat = "flat"
+    hnsw = "hnsw"
+
+
+class Grouping(StrEnum):
+    term = "term"
 
 
 @contextmanager
@@ -137,6 +148,13 @@ def index(
     model: Annotated[
         str, typer.Option(envvar="GLOSSARY_MODEL", help="sentence-transformers model name or local path.")
     ] = DEFAULT_MODEL,
+    vector_index: Annotated[
+        VectorIndexKind,
+        typer.Option(
+            "--vector-index",
+            help="FAISS index: exact (flat), approximate (hnsw), or auto: hnsw from 50,000 vectors on.",
+        ),
+    ] = VectorIndexKind.auto,
 ) -> None:
     """Embed a glossary into an index directory; unchanged entries are not embedded again.
 
@@ -149,7 +167,15 @@ def index(
     with domain_errors(), _progress_bar(err.is_terminal) as progress:
         entries = load_glossary(path, complete=source is None)
         # The manifest keeps the absolute source, so that a rebuild hint can name it from anywhere.
-        report = build_index(entries, target, model, lambda: load_encoder(model), str(path.resolve()), progress)
+        report = build_index(
+            entries,
+            target,
+            model,
+            lambda: load_encoder(model),
+            str(path.resolve()),
+            progress,
+            vector_index=vector_index.value,
+        )
     state = "up to date" if report.up_to_date else f"embedded {report.embedded} texts, reused {report.reused}"
     out.print(
         f"Indexed {report.entries} entries as {report.vectors} vectors in {report.seconds:.1f} s "
@@ -157,6 +183,7 @@ def index(
         markup=False,
         soft_wrap=True,
     )
+    out.print(report.vector_index.describe(), markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -165,17 +192,22 @@ def search(
     index_dir: IndexOpt = None,
     k: Annotated[int, typer.Option("--k", min=1, max=MAX_K, help="How many hits at most.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print {query, hits} as JSON.")] = False,
+    group: Annotated[
+        Grouping | None,
+        typer.Option("--group", help="term: one hit per distinct term, its other matching senses under it."),
+    ] = None,
 ) -> None:
     """Search the index and print the ranked hits.
 
     Example: glossary search "what happens when a model makes predictions?" --k 3
     """
+    grouping = group.value if group is not None else None
     with domain_errors():
-        answer = _settings(index=index_dir or default_index_dir()).load_searcher().answer(query, k)
+        answer = _settings(index=index_dir or default_index_dir()).load_searcher().answer(query, k, group=grouping)
     if as_json:
         payload = {
             "query": answer.query,
-            "hits": [asdict(hit) for hit in answer.hits],
+            "hits": [_hit_json(hit, grouping is not None) for hit in answer.hits],
             "did_you_mean": answer.did_you_mean,
         }
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
@@ -186,6 +218,17 @@ def search(
     for rank, hit in enumerate(answer.hits, start=1):
         out.print(f"{rank}. {hit.term}  [{hit.id}]  score {hit.score:.3f}  matched {hit.matched_field}", markup=False)
         out.print(f"   {hit.snippet}", markup=False, soft_wrap=True)
+        for sense in hit.senses:
+            out.print(f"   also: [{sense.id}]  score {sense.score:.3f}  {sense.snippet}", markup=False, soft_wrap=True)
+
+
+def _hit_json(hit: Hit, grouped: bool) -> dict[str, object]:
+    """A hit as JSON; `senses` only when results are grouped (as /search does)."""
+    data = asdict(hit)
+    senses = data.pop("senses")
+    if grouped:
+        data["senses"] = [{k: v for k, v in sense.items() if k != "senses"} for sense in senses]
+    return data
 
 
 @app.command()
