@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -20,6 +21,7 @@ from indexer.publish import prepare_output
 from indexer.schema import Entry
 from indexer.storage import Row, StoredIndex, read_index, write_index
 from indexer.texts import EMBEDDED_FIELDS, embedding_texts
+from indexer.vector_index import VectorIndexChoice, VectorIndexInfo, resolve
 
 ProgressStart = Callable[[int], Callable[[int], None]]
 
@@ -35,6 +37,7 @@ class BuildReport:
     reused: int
     seconds: float
     up_to_date: bool
+    vector_index: VectorIndexInfo = dataclasses.field(default_factory=VectorIndexInfo)
 
 
 def entry_fingerprint(entry: Entry, model: str) -> str:
@@ -66,11 +69,14 @@ def build_index(
     progress: ProgressStart | None = None,
     before_commit: Callable[[Path], None] | None = None,
     query_model: str | None = None,
+    vector_index: VectorIndexChoice = "auto",
 ) -> BuildReport:
     """Write the index of `entries` to `out`; the encoder is loaded only if something must be embedded.
 
     `query_model` names the model that will embed queries, when it is not `model` (the same base
     model with a query-side adapter); the manifest records it with the adapter's checksum.
+    `vector_index` chooses the FAISS index (exact, HNSW, or by size: `indexer.vector_index`); an
+    index of another kind than the one chosen is rewritten, its vectors reused.
     """
     started = time.perf_counter()
     model = canonical_model(model)  # an adapter's checksum is part of the model's name
@@ -83,9 +89,10 @@ def build_index(
         previous is not None
         and previous.manifest.corpus_fingerprint == fingerprint
         and previous.manifest.query_model == query
+        and previous.manifest.vector_index.kind == resolve(vector_index, previous.manifest.vectors)
     ):
-        count = previous.manifest.vectors
-        return BuildReport(out, len(entries), count, 0, count, time.perf_counter() - started, True)
+        count, info = previous.manifest.vectors, previous.manifest.vector_index
+        return BuildReport(out, len(entries), count, 0, count, time.perf_counter() - started, True, info)
 
     rows: list[Row] = []
     texts: list[str] = []
@@ -116,9 +123,11 @@ def build_index(
         "source": source,
         "query_model": query,
     }
-    write_index(out, manifest_fields, entries, rows, vectors, build_lexical(entries), before_commit)
+    manifest = write_index(
+        out, manifest_fields, entries, rows, vectors, build_lexical(entries), before_commit, vector_index
+    )
     seconds = time.perf_counter() - started
-    return BuildReport(out, len(entries), len(rows), len(texts), len(reuse), seconds, False)
+    return BuildReport(out, len(entries), len(rows), len(texts), len(reuse), seconds, False, manifest.vector_index)
 
 
 def _reusable_rows(previous: StoredIndex | None, prints: dict[str, str]) -> dict[tuple[str, str], int]:

@@ -27,6 +27,7 @@ from indexer.model_spec import BASE_MODEL as DEFAULT_BASE
 from indexer.model_spec import BUNDLED_ADAPTER, BUNDLED_ADAPTERS, DEFAULT_QUERY_MODEL, canonical_model
 from indexer.paths import BUNDLED_CORPUS, BUNDLED_QUERIES, default_index_dir
 from indexer.tuning import TuneSettings
+from search_api.hits import Hit
 from search_api.searcher import MAX_K
 from search_api.settings import Settings
 
@@ -46,6 +47,16 @@ IndexOpt = Annotated[
 class EvalSplit(StrEnum):
     dev = "dev"
     test = "test"
+
+
+class VectorIndexKind(StrEnum):
+    auto = "auto"
+    flat = "flat"
+    hnsw = "hnsw"
+
+
+class Grouping(StrEnum):
+    term = "term"
 
 
 @contextmanager
@@ -148,6 +159,13 @@ def index(
             f"Default: {DEFAULT_QUERY_MODEL} with the default model, else --model.",
         ),
     ] = None,
+    vector_index: Annotated[
+        VectorIndexKind,
+        typer.Option(
+            "--vector-index",
+            help="FAISS index: exact (flat), approximate (hnsw), or auto: hnsw from 50,000 vectors on.",
+        ),
+    ] = VectorIndexKind.auto,
 ) -> None:
     """Embed a glossary into an index directory; unchanged entries are not embedded again.
 
@@ -170,6 +188,7 @@ def index(
             str(path.resolve()),
             progress,
             query_model=query_model,
+            vector_index=vector_index.value,
         )
     state = "up to date" if report.up_to_date else f"embedded {report.embedded} texts, reused {report.reused}"
     out.print(
@@ -178,6 +197,7 @@ def index(
         markup=False,
         soft_wrap=True,
     )
+    out.print(report.vector_index.describe(), markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -237,17 +257,22 @@ def search(
     index_dir: IndexOpt = None,
     k: Annotated[int, typer.Option("--k", min=1, max=MAX_K, help="How many hits at most.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print {query, hits} as JSON.")] = False,
+    group: Annotated[
+        Grouping | None,
+        typer.Option("--group", help="term: one hit per distinct term, its other matching senses under it."),
+    ] = None,
 ) -> None:
     """Search the index and print the ranked hits.
 
     Example: glossary search "what happens when a model makes predictions?" --k 3
     """
+    grouping = group.value if group is not None else None
     with domain_errors():
-        answer = _settings(index=index_dir or default_index_dir()).load_searcher().answer(query, k)
+        answer = _settings(index=index_dir or default_index_dir()).load_searcher().answer(query, k, group=grouping)
     if as_json:
         payload = {
             "query": answer.query,
-            "hits": [asdict(hit) for hit in answer.hits],
+            "hits": [_hit_json(hit, grouping is not None) for hit in answer.hits],
             "did_you_mean": answer.did_you_mean,
         }
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
@@ -258,6 +283,17 @@ def search(
     for rank, hit in enumerate(answer.hits, start=1):
         out.print(f"{rank}. {hit.term}  [{hit.id}]  score {hit.score:.3f}  matched {hit.matched_field}", markup=False)
         out.print(f"   {hit.snippet}", markup=False, soft_wrap=True)
+        for sense in hit.senses:
+            out.print(f"   also: [{sense.id}]  score {sense.score:.3f}  {sense.snippet}", markup=False, soft_wrap=True)
+
+
+def _hit_json(hit: Hit, grouped: bool) -> dict[str, object]:
+    """A hit as JSON; `senses` only when results are grouped (as /search does)."""
+    data = asdict(hit)
+    senses = data.pop("senses")
+    if grouped:
+        data["senses"] = [{k: v for k, v in sense.items() if k != "senses"} for sense in senses]
+    return data
 
 
 @app.command()
