@@ -28,13 +28,13 @@ import signal
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio.to_thread
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ray import serve
-from ray.serve import Application
+from ray.serve import Application, Deployment
 
 from indexer.encoder import Encoder
 from indexer.onnx_encoder import load_query_encoder
@@ -57,7 +57,8 @@ class ReplicaConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    index_version: str | None = None  # a build in the index's versions folder; None: follow the index path
+    # A build in the index's versions folder (a name, not a path); None: follow the index path.
+    index_version: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @serve.deployment(
@@ -75,6 +76,7 @@ class GlossaryReplica:
     """One replica: the app of `glossary serve`, its query embeddings batched, its build set by reconfigure."""
 
     def __init__(self, settings: dict[str, Any]) -> None:
+        _log_to_stderr()
         given = Settings(**settings)
         # A search waits for its batch in its slot, so a batch can fill only with as many slots.
         self._settings = given.model_copy(update={"search_slots": max(given.search_slots, given.ray_batch_size)})
@@ -113,16 +115,22 @@ class GlossaryReplica:
     async def reconfigure(self, user_config: dict[str, Any] | None) -> None:
         """Serve the build the user_config names (loaded beside the current one), or follow the index path.
 
-        A missing or damaged build is refused and logged, and the current one keeps serving, as with
-        a build published at the index path; /health names the build each replica serves.
+        A missing or damaged build, or a malformed user_config, is refused and logged, and the current
+        build keeps serving (raising would make Ray replace the replica, and the new one would fail too);
+        /health names the build each replica serves.
         """
+        holder = self._holder()
         try:
             wanted = ReplicaConfig.model_validate(user_config or {})
-        except ValidationError as exc:
-            raise ValueError(f"bad user_config {user_config!r}: expected {{'index_version': BUILD or null}}") from exc
+        except ValidationError:
+            logger.error(
+                "refused the user_config %r: expected {index_version: BUILD or null}; still serving %s",
+                user_config,
+                build_name(holder.current),
+            )
+            return
         index = self._settings.index
         path = index if wanted.index_version is None else versions_dir(index) / wanted.index_version
-        holder = self._holder()
         await anyio.to_thread.run_sync(holder.serve_from, path)
         logger.warning("index_version %s: serving %s", wanted.index_version, build_name(holder.current))
 
@@ -134,6 +142,21 @@ class GlossaryReplica:
             "loads": self._loads,
             "batches": dict(self._batches),
         }
+
+
+DEPLOYMENT = cast(Deployment, GlossaryReplica)  # what the decorators made of the class
+
+
+def _log_to_stderr() -> None:
+    """The access log and reload messages on the replica's stderr, which Ray keeps in its log files and shows
+    the driver (Ray configures its own loggers only, and Python's fallback would drop INFO)."""
+    glossary = logging.getLogger("glossary")
+    if not glossary.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        glossary.addHandler(handler)
+        glossary.setLevel(logging.INFO)
+        glossary.propagate = False
 
 
 def replica_settings(settings: Settings) -> dict[str, Any]:
@@ -153,7 +176,7 @@ def glossary_app(
         options["num_replicas"] = replicas
     if num_cpus is not None:
         options["ray_actor_options"] = {"num_cpus": num_cpus}
-    return GlossaryReplica.options(**options).bind(replica_settings(settings))
+    return DEPLOYMENT.options(**options).bind(replica_settings(settings))
 
 
 def app_builder(args: dict[str, Any]) -> Application:
@@ -165,7 +188,7 @@ def app_builder(args: dict[str, Any]) -> Application:
     if unknown:
         raise ValueError(f"unknown args {', '.join(unknown)}; use settings names: {', '.join(Settings.model_fields)}")
     settings = Settings(**args)
-    return GlossaryReplica.bind(replica_settings(settings))
+    return DEPLOYMENT.bind(replica_settings(settings))
 
 
 def run(settings: Settings, replicas: int) -> None:
@@ -199,7 +222,7 @@ def run(settings: Settings, replicas: int) -> None:
             time.sleep(0.2)
     finally:
         if address is None:
-            serve.shutdown()
+            serve.shutdown()  # type: ignore[no-untyped-call]
             ray.shutdown()
         else:
             serve.delete(APP_NAME)  # the cluster and its other applications stay
