@@ -242,12 +242,18 @@ def serve(
 
 
 def _serve_on_ray(settings: Settings, replicas: int) -> None:
+    from indexer.storage import read_index
+
     try:
         from search_api import ray_deployment
     except ImportError as exc:
         err.print(f"error: --ray needs Ray Serve ({exc}): pip install 'glossary-search[ray]'", markup=False)
         raise typer.Exit(1) from exc
-    where = os.environ.get("RAY_ADDRESS") or "a local Ray"
+    address = os.environ.get("RAY_ADDRESS")
+    if not address:  # on a cluster, the index path is the nodes' to see, not necessarily this machine's
+        with domain_errors():
+            read_index(settings.index)  # a missing or damaged index: one line here, not failing replicas
+    where = address or "a local Ray"
     err.print(
         f"serving {settings.index} on http://{settings.host}:{settings.port}/ with {replicas} Ray Serve "
         f"replica(s) on {where}",

@@ -39,7 +39,7 @@ from ray.serve import Application, Deployment
 from indexer.encoder import Encoder
 from indexer.onnx_encoder import load_query_encoder
 from indexer.publish import versions_dir
-from indexer.storage import read_index, read_manifest
+from indexer.storage import read_manifest
 from search_api.app import create_app
 from search_api.batching import BatchingEncoder
 from search_api.holder import SearcherHolder, build_name
@@ -197,8 +197,7 @@ def run(settings: Settings, replicas: int) -> None:
     import ray
 
     address = os.environ.get("RAY_ADDRESS")
-    if address is None:  # a local Ray: the replicas share this machine's cores
-        read_index(settings.index)  # a missing or damaged index: one line here, not a replica failing
+    if not address:  # a local Ray: the replicas share this machine's cores
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         ray.init(num_cpus=cores, include_dashboard=False, logging_level=logging.WARNING)
         num_cpus: float | None = min(1.0, cores / replicas)
