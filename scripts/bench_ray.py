@@ -8,8 +8,9 @@ Phases (each prints its figures; nothing is asserted):
   ray       the same app on Ray Serve with 2 replicas: a local Ray started in this process,
             deploy/ray-serve.yaml deployed with `serve run CONFIG --non-blocking` (2 replicas,
             no autoscaling); the same clients, the same queries; then the batch sizes seen.
-            Once per --ingress: Ray's Python HTTP proxy (the default), and HAProxy in front
-            of replicas that serve HTTP themselves (RAY_SERVE_ENABLE_HA_PROXY=1)
+            Once per --ingress: Ray's Python HTTP proxy (the default), and Ray's high
+            throughput mode (RAY_SERVE_ENABLE_HA_PROXY=1: HAProxy in front of replicas that
+            serve HTTP themselves; RAY_SERVE_THROUGHPUT_OPTIMIZED=1)
   rollout   on Ray, while 16 clients search: 3 builds published at the index path (replicas
             follow it), then a pinned roll-out back to the second build by changing the
             config's user_config (`serve run` again: each replica's reconfigure), then unpinned;
@@ -33,6 +34,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -63,6 +65,8 @@ from indexer.paths import BUNDLED_CORPUS, PROJECT_ROOT
 
 SERVE_CONFIG = PROJECT_ROOT / "deploy" / "ray-serve.yaml"
 CLIENTS = 16
+# Ray's "high throughput mode" (Ray Serve docs, "Enable High Throughput on Ray Serve with KubeRay").
+HIGH_THROUGHPUT = {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
 
 
 def parse_args() -> argparse.Namespace:
@@ -77,7 +81,8 @@ def parse_args() -> argparse.Namespace:
         "--ingress",
         default="proxy,haproxy",
         help="Ray Serve's HTTP ingress, comma-separated: proxy (its Python HTTP proxy, the default) and/or "
-        "haproxy (RAY_SERVE_ENABLE_HA_PROXY=1: HAProxy in front of replicas that serve HTTP themselves).",
+        "haproxy (Ray's high throughput mode: RAY_SERVE_ENABLE_HA_PROXY=1, HAProxy in front of replicas that "
+        "serve HTTP themselves, and RAY_SERVE_THROUGHPUT_OPTIMIZED=1).",
     )
     parser.add_argument("--no-rollout", action="store_true", help="Skip the roll-out phase.")
     return parser.parse_args()
@@ -162,12 +167,27 @@ class RayServer:
         import ray
 
         # Read by Ray's processes as they start (they inherit this environment), and by `serve run`.
-        os.environ.pop("RAY_SERVE_ENABLE_HA_PROXY", None)
+        for name in HIGH_THROUGHPUT:
+            os.environ.pop(name, None)
         if ingress == "haproxy":
-            os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
+            os.environ.update(HIGH_THROUGHPUT)
         self.index, self.work, self.ingress = index, work, ingress
         self.port = free_port()
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        before = set(descendants(os.getpid()))
+        try:
+            ray.init(
+                address="local",
+                num_cpus=os.cpu_count(),
+                include_dashboard=False,
+                logging_level="ERROR",
+                log_to_driver=False,
+            )
+        except Exception:  # on a saturated machine Ray's node may time out starting: leave nothing behind
+            for pid in set(descendants(os.getpid())) - before:
+                with suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            raise
+        print(f"(Ray started, ingress {ingress}; {machine_line()})", flush=True)
         config = yaml.safe_load(SERVE_CONFIG.read_text())
         config["http_options"].update(host="127.0.0.1", port=self.port)
         app = config["applications"][0]
@@ -237,6 +257,9 @@ def phase_ray(server: RayServer, args: argparse.Namespace) -> dict[str, Any]:
     before = Counter[int]()
     for stats in server.stats():
         before.update({int(k): v for k, v in stats["batches"].items()})
+    idle = server.cpu_seconds()
+    time.sleep(5)
+    idle = (server.cpu_seconds() - idle) / 5  # what the local Ray spends doing nothing
     result = measure(server.port, args.seconds, server.cpu_seconds)
     after = Counter[int]()
     for stats in server.stats():
@@ -248,6 +271,7 @@ def phase_ray(server: RayServer, args: argparse.Namespace) -> dict[str, Any]:
     report(
         f"ray serve, {args.replicas} replicas, ingress {server.ingress}",
         result,
+        f"; idle before, all Ray processes: {idle:.2f} cores"
         f"; RSS per replica (MB): {', '.join(f'{v:.0f}' for v in server.replica_rss())}, all Ray processes "
         f"{server.total_rss():.0f} MB; batches of size n (n: count) {{{sizes}}}, mean {mean:.2f} queries per "
         "model call",

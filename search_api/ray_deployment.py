@@ -199,7 +199,7 @@ def run(settings: Settings, replicas: int) -> None:
     address = os.environ.get("RAY_ADDRESS")
     if not address:  # a local Ray: the replicas share this machine's cores
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        ray.init(num_cpus=cores, include_dashboard=False, logging_level=logging.WARNING)
+        ray.init(address="local", num_cpus=cores, include_dashboard=False, logging_level=logging.WARNING)
         num_cpus: float | None = min(1.0, cores / replicas)
     else:
         ray.init(address=address, logging_level=logging.WARNING)

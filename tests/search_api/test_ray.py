@@ -76,7 +76,7 @@ class RayServe:
         path.write_text(yaml.safe_dump(config))
         result = CliRunner().invoke(serve_cli, ["run", str(path), "--non-blocking"])
         assert result.exit_code == 0, result.output
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 240  # a busy machine: replicas load the model and the index
         while (status := serve.status().applications.get(APP_NAME)) is None or status.status != "RUNNING":
             assert time.monotonic() < deadline and (status is None or status.status != "DEPLOY_FAILED"), status
             time.sleep(0.2)
@@ -116,7 +116,7 @@ def ray_serve(
     path, build = index
     # The replicas inherit this process's environment, GLOSSARY_CACHE among it: they find the ONNX
     # export that `one_process` made there, instead of each exporting the model again.
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
     try:
         port = free_port()
         served = RayServe(f"http://127.0.0.1:{port}", serve_config(path, port), build)
