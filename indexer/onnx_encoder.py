@@ -3,8 +3,10 @@
 Embedding the query is almost all of a query's cost. The sentence-transformers model is
 exported once per model (about a second) into a cache directory, checked against the
 torch model on probe sentences, and then run by ONNX Runtime: the same vectors (cosine
-1.0 to the torch model's), several times faster on a CPU. Texts are encoded one at a
-time, so no padding ever enters the exported graph.
+1.0 to the torch model's), several times faster on a CPU. `encode` runs texts one at a
+time, so no padding ever enters the exported graph and a query's vector never depends on
+what else is embedded; `encode_batch` runs several queries in one padded call (a server
+batching concurrent queries), equal to `encode`'s vectors within float rounding.
 """
 
 from __future__ import annotations
@@ -93,6 +95,23 @@ class OnnxEncoder:
             if progress is not None:
                 progress(1)
         return vectors
+
+    def encode_batch(self, texts: Sequence[str]) -> Vectors:
+        """Several texts in one padded run: faster per text than `encode`, vectors equal within 1e-6."""
+        if len(texts) <= 1:
+            return self.encode(texts)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        width = max(len(encoding.ids) for encoding in encodings)
+        feed = {name: np.zeros((len(texts), width), dtype=np.int64) for name in INPUTS}
+        for row, encoding in enumerate(encodings):
+            size = len(encoding.ids)
+            feed["input_ids"][row, :size] = encoding.ids
+            feed["attention_mask"][row, :size] = encoding.attention_mask
+            feed["token_type_ids"][row, :size] = encoding.type_ids
+        hidden = self._session.run(None, feed)[0]
+        mask = feed["attention_mask"][:, :, None].astype(np.float32)
+        pooled = (hidden * mask).sum(axis=1) / mask.sum(axis=1)  # the mean over each text's own tokens
+        return np.asarray(pooled / np.linalg.norm(pooled, axis=1, keepdims=True), dtype=np.float32)
 
 
 def load_onnx_encoder(model_name: str, threads: int | None = None) -> OnnxEncoder:

@@ -20,7 +20,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from search_api.errors import install_error_handlers
 from search_api.hits import Hit
-from search_api.holder import SearcherHolder, build_name
+from search_api.holder import Loader, SearcherHolder, build_name
 from search_api.middleware import AccessLog, HeadAsGet, JsonCORSMiddleware, SecurityHeaders
 from search_api.pool import FairPool
 from search_api.querytext import NOT_BLANK_PATTERN, is_blank
@@ -61,15 +61,19 @@ async def get_searcher(request: Request) -> Searcher:
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
 
 
-def create_app(settings: Settings | None = None, searcher: Searcher | None = None) -> FastAPI:
-    """The API app. Pass a loaded `searcher` to share one across apps (tests do)."""
+def create_app(
+    settings: Settings | None = None, searcher: Searcher | None = None, load: Loader | None = None
+) -> FastAPI:
+    """The API app. Pass a loaded `searcher` to share one across apps (tests do), and `load` to load the
+    index (at start-up unless `searcher` is given, and each new build) otherwise than `settings` does."""
     settings = settings or get_settings()
+    load = load or settings.load_build
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        first = searcher or settings.load_searcher()
+        first = searcher or load(settings.index, None)
         first.answer("warm up", 1)  # the first model call is slow; pay it before the first user
-        holder = SearcherHolder(first, settings.index, settings.load_searcher)
+        holder = SearcherHolder(first, settings.index, load)
         app.state.holder = holder
         # Searches (model calls) run GLOSSARY_SEARCH_SLOTS at a time per worker, in a pool of their own,
         # served to waiting clients in turn; the event loop (which answers /health and sheds load)

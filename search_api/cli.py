@@ -7,6 +7,7 @@ stderr and a non-zero exit code.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -304,6 +305,12 @@ def serve(
     workers: Annotated[
         int | None, typer.Option(envvar="GLOSSARY_WORKERS", min=1, help="Worker processes. Default: one per core.")
     ] = None,
+    on_ray: Annotated[
+        bool, typer.Option("--ray", help="Serve with Ray Serve: on RAY_ADDRESS's cluster, else on a local Ray.")
+    ] = False,
+    replicas: Annotated[
+        int | None, typer.Option(min=1, help="With --ray: replicas, each loading the index. Default: one per core.")
+    ] = None,
 ) -> None:
     """Serve the HTTP API, the demo page and the widget; new index builds are picked up without a restart.
 
@@ -316,6 +323,12 @@ def serve(
     if workers is not None:
         values["workers"] = workers
     settings = _settings(**values)
+    if on_ray:
+        _serve_on_ray(settings, replicas or settings.workers)
+        return
+    if replicas is not None:
+        err.print("error: --replicas is for --ray; without it, use --workers", markup=False)
+        raise typer.Exit(2)
     with domain_errors():
         if settings.workers == 1:
             searcher = settings.load_searcher()
@@ -334,6 +347,29 @@ def serve(
         from search_api.app import create_app
 
         run(settings, create_app(settings, searcher))
+
+
+def _serve_on_ray(settings: Settings, replicas: int) -> None:
+    from indexer.storage import read_index
+
+    try:
+        from search_api import ray_deployment
+    except ImportError as exc:
+        err.print(f"error: --ray needs Ray Serve ({exc}): pip install 'glossary-search[ray]'", markup=False)
+        raise typer.Exit(1) from exc
+    address = os.environ.get("RAY_ADDRESS")
+    if not address:  # on a cluster, the index path is the nodes' to see, not necessarily this machine's
+        with domain_errors():
+            read_index(settings.index)  # a missing or damaged index: one line here, not failing replicas
+    where = address or "a local Ray"
+    err.print(
+        f"serving {settings.index} on http://{settings.host}:{settings.port}/ with {replicas} Ray Serve "
+        f"replica(s) on {where}",
+        markup=False,
+        soft_wrap=True,
+    )
+    with domain_errors():
+        ray_deployment.run(settings, replicas)
 
 
 @app.command("eval")

@@ -63,3 +63,12 @@ def test_a_failed_export_is_a_model_load_error(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr("indexer.onnx_encoder.export", broken_export)
     with pytest.raises(ModelLoadError, match=r"cannot export or open .* \(RuntimeError: exporter exploded\)"):
         load_onnx_encoder(DEFAULT_MODEL)
+
+
+def test_a_padded_batch_gives_the_one_at_a_time_vectors() -> None:
+    """encode_batch (a server embedding concurrent queries together) pads texts of different lengths."""
+    onnx = load_onnx_encoder(DEFAULT_MODEL)
+    batched = onnx.encode_batch(TEXTS)
+    assert batched.dtype == np.float32 and batched.shape == (4, 384)
+    assert np.abs(batched - onnx.encode(TEXTS)).max() < 1e-6
+    assert np.array_equal(onnx.encode_batch(TEXTS[:1]), onnx.encode(TEXTS[:1]))  # one text: the same call

@@ -55,11 +55,18 @@ def test_index_then_search_as_text_and_json(tmp_path: Path, encoder: object) -> 
     assert set(payload["hits"][0]) >= {"id", "term", "score", "matched_field", "snippet", "definition"}
 
 
-def test_search_and_serve_refuse_a_missing_index(tmp_path: Path) -> None:
-    for command in (["search", "dropout"], ["serve"]):
+def test_search_and_serve_refuse_a_missing_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    for command in (["search", "dropout"], ["serve"], ["serve", "--ray"]):
         result = runner.invoke(app, [*command, "--index", str(tmp_path / "none")])
         assert result.exit_code == 1
         assert f"error: no index at {tmp_path / 'none'}; build one with: glossary index --out" in result.stderr
+        assert "serving" not in result.stderr  # nothing started
+
+
+def test_replicas_are_for_ray(mini_index: Path) -> None:
+    result = runner.invoke(app, ["serve", "--index", str(mini_index), "--replicas", "2"])
+    assert result.exit_code == 2 and "error: --replicas is for --ray; without it, use --workers" in result.stderr
 
 
 def test_search_refuses_a_damaged_index(tmp_path: Path, mini_index: Path) -> None:
