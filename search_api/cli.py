@@ -203,15 +203,15 @@ def index(
 
 @app.command()
 def tune(
-    out_dir: Annotated[Path, typer.Option("--out", help="Adapter directory to write.")] = BUNDLED_ADAPTERS[
-        BUNDLED_ADAPTER
-    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Adapter directory to write.")],
     source: Annotated[
         Path | None, typer.Option("--glossary", help="Glossary to draw examples from. Default: the bundled glossary.")
     ] = None,
     wordnet: Annotated[
         Path | None,
-        typer.Option(help="WordNet 3.0 dict directory (Debian: apt-get install wordnet-base). Omit to skip WordNet."),
+        typer.Option(
+            help="WordNet 3.0 dict directory (Debian: apt-get install wordnet-base); --wordnet-pairs 0 skips WordNet."
+        ),
     ] = Path("/usr/share/wordnet"),
     exclude_words: Annotated[
         list[Path] | None,
@@ -224,13 +224,14 @@ def tune(
         TuneSettings().wordnet_pairs
     ),
     epochs: Annotated[int, typer.Option(min=1)] = TuneSettings().epochs,
+    learning_rate: Annotated[float, typer.Option(min=0.0)] = TuneSettings().learning_rate,
     seed: Annotated[int, typer.Option()] = TuneSettings().seed,
 ) -> None:
-    """Train the query adapter that fits the encoder to descriptions (about 25 minutes on 2 CPU cores).
+    """Train a query adapter that fits the encoder to descriptions (about 30 minutes on 2 CPU cores).
 
-    With the defaults this rebuilds the adapter that ships in the package. An index records the
-    adapter's checksum; re-run `glossary index` to have it queried with a new adapter (nothing is
-    re-embedded: the adapter changes only how queries are embedded).
+    Use it with `glossary index --query-model sentence-transformers/all-MiniLM-L6-v2+DIR`: the
+    index records the adapter's checksum, and nothing is re-embedded (the adapter changes only
+    how queries are embedded).
 
     Example: glossary tune --out ./my-adapter --glossary my_glossary.yaml
     """
@@ -239,7 +240,9 @@ def tune(
     from indexer.tuning import glossary_targets, read_words, train_adapter, wordnet_targets
     from indexer.validation import load_glossary
 
-    settings = replace(TuneSettings(), wordnet_pairs=wordnet_pairs, epochs=epochs, seed=seed)
+    settings = replace(
+        TuneSettings(), wordnet_pairs=wordnet_pairs, epochs=epochs, learning_rate=learning_rate, seed=seed
+    )
     with domain_errors():
         tables = [glossary_targets(load_glossary(source or BUNDLED_CORPUS, complete=source is None))]
         if wordnet is not None and wordnet_pairs:

@@ -110,3 +110,26 @@ def test_index_into_an_unwritable_place_is_one_line_before_embedding(tmp_path: P
         f"error: cannot write the index at {tmp_path}/a-file/index: Not a directory; "
         "choose another --out (or GLOSSARY_INDEX)"
     ]
+
+
+def test_tune_writes_an_adapter_that_index_can_name(tmp_path: Path, encoder: object) -> None:
+    """A real (one-step) training run from the CLI, then an index queried through the adapter."""
+    adapter = tmp_path / "adapter"
+    result = runner.invoke(app, ["tune", "--out", str(adapter), "--glossary", str(MINI), "--wordnet-pairs", "0"])
+    assert result.exit_code == 0, result.output
+    assert f"Adapter written to {adapter}" in result.output
+    assert sorted(p.name for p in adapter.iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
+    query_model = f"sentence-transformers/all-MiniLM-L6-v2+{adapter}"
+    out = tmp_path / "index"
+    built = runner.invoke(app, ["index", str(MINI), "--out", str(out), "--query-model", query_model])
+    assert built.exit_code == 0, built.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["query_model"].startswith(query_model + "@")
+    found = runner.invoke(app, ["search", "switching off random neurons during training", "--index", str(out)])
+    assert found.exit_code == 0 and "[dropout]" in found.output.splitlines()[0]
+
+
+def test_tune_without_wordnet_data_says_how_to_get_it(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["tune", "--out", str(tmp_path / "a"), "--glossary", str(MINI), "--wordnet", "/nope"])
+    assert result.exit_code == 1 and "apt-get install wordnet-base" in result.output
+    assert not (tmp_path / "a").exists()
