@@ -8,9 +8,11 @@ new build out to the replicas by changing the config's user_config while clients
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -82,6 +84,34 @@ class RayServe:
             time.sleep(0.2)
 
 
+def start_local_ray(tries: int = 3) -> None:
+    """A new local Ray. Its raylet has 30 s to register, which a saturated machine can miss: try again,
+    after removing what the failed start left."""
+    for attempt in range(tries):
+        started = set(children_of(os.getpid()))
+        try:
+            ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+            return
+        except Exception as exc:
+            if "timed out during startup" not in str(exc) or attempt == tries - 1:
+                raise
+            ray.shutdown()
+            for pid in set(children_of(os.getpid())) - started:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+def children_of(pid: int) -> list[int]:
+    found, queue = [], [pid]
+    while queue:
+        with contextlib.suppress(OSError):
+            children = [int(c) for c in Path(f"/proc/{queue[0]}/task/{queue[0]}/children").read_text().split()]
+            found += children
+            queue += children
+        queue.pop(0)
+    return found
+
+
 @pytest.fixture(scope="module")
 def index(tmp_path_factory: pytest.TempPathFactory, encoder: SentenceTransformerEncoder) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("ray") / "index"
@@ -116,7 +146,7 @@ def ray_serve(
     path, build = index
     # The replicas inherit this process's environment, GLOSSARY_CACHE among it: they find the ONNX
     # export that `one_process` made there, instead of each exporting the model again.
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    start_local_ray()
     try:
         port = free_port()
         served = RayServe(f"http://127.0.0.1:{port}", serve_config(path, port), build)
