@@ -186,7 +186,7 @@ class BrokenSearcher:
     def __getattr__(self, name: str) -> object:
         return getattr(self._searcher, name)
 
-    def answer(self, query: str, k: int = 10) -> object:
+    def answer(self, query: str, k: int = 10, **options: object) -> object:
         if query == "warm up":
             return self._searcher.answer(query, k)
         raise RuntimeError("a bug")
