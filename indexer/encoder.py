@@ -67,7 +67,7 @@ def load_sentence_transformer(model_name: str) -> SentenceTransformer:
     spec = parse_model(model_name)
     _quiet_transformers()
     try:
-        model = SentenceTransformer(resolve_model_path(spec.base), device="cpu")
+        model = SentenceTransformer(resolve_model_path(spec.base))  # on a GPU when there is one
     except Exception as exc:
         raise ModelLoadError(
             f"cannot load the model {spec.base!r} offline ({exc.__class__.__name__}: {exc}). "

@@ -1,7 +1,8 @@
 """Which model embeds: a base sentence-transformers model, optionally with a LoRA adapter on top.
 
-A model name is `BASE` or `BASE+ADAPTER`. ADAPTER is `glossary-lora` (ships in this package,
-made by `glossary tune`) or a directory holding an adapter that `glossary tune` wrote. The
+A model name is `BASE` or `BASE+ADAPTER`. ADAPTER is a directory holding an adapter that
+`glossary tune` wrote, or `glossary-lora`, the name of one placed in indexer/adapters/ (none
+ships: see the README's "The query adapter"). The
 canonical name carries the adapter's checksum, `BASE+ADAPTER@SHA12`; an index manifest records
 the canonical name, so an index is only ever queried with the weights that embedded it.
 """
