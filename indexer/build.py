@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -16,10 +17,12 @@ from indexer.checkpoints import ChunkStore, embeddings_dir, remove_checkpoints, 
 from indexer.encoder import CHUNK_SIZE, Encoder, Vectors, length_order
 from indexer.errors import UnusableIndexError
 from indexer.lexical import build_lexical
+from indexer.model_spec import canonical_model
 from indexer.publish import checkpoint, prepare_output
 from indexer.schema import Entry
 from indexer.storage import Row, StoredIndex, read_index, write_index
 from indexer.texts import EMBEDDED_FIELDS, embedding_texts
+from indexer.vector_index import VectorIndexChoice, VectorIndexInfo, resolve
 from indexer.vectorfile import BLOCK_ROWS, VectorFile
 
 # Called once, before embedding, with the cost of each text to embed in the order they are embedded;
@@ -39,6 +42,7 @@ class BuildReport:
     reused: int
     seconds: float
     up_to_date: bool
+    vector_index: VectorIndexInfo = dataclasses.field(default_factory=VectorIndexInfo)
     resumed: int = 0  # texts whose vectors came from the checkpoints of an interrupted build
 
 
@@ -70,6 +74,8 @@ def build_index(
     source: str = "",
     progress: ProgressStart | None = None,
     before_commit: Callable[[Path], None] | None = None,
+    query_model: str | None = None,
+    vector_index: VectorIndexChoice = "auto",
     *,
     resume: bool = True,
     chunk_size: int = CHUNK_SIZE,
@@ -77,21 +83,33 @@ def build_index(
 ) -> BuildReport:
     """Write the index of `entries` to `out`; the encoder is loaded only if something must be embedded.
 
+    `query_model` names the model that will embed queries, when it is not `model` (the same base
+    model with a query-side adapter); the manifest records it with the adapter's checksum.
+    `vector_index` chooses the FAISS index (exact, HNSW, or by size: `indexer.vector_index`); an
+    index of another kind than the one chosen is rewritten, its vectors reused.
     Embedded chunks of `chunk_size` texts are checkpointed beside `out` (see indexer.checkpoints):
     with `resume`, a build killed before publishing continues where it stopped; without, it starts over.
     `status` is told what the build is doing between the stretches of embedding that `progress` shows.
     """
     started = time.perf_counter()
     say = status or (lambda _: None)
+    model = canonical_model(model)  # an adapter's checksum is part of the model's name
+    query = canonical_model(query_model) if query_model is not None else None
+    query = None if query == model else query  # recorded only when it differs
     prepare_output(out)  # writable? (one-line error before any embedding) and what killed builds left, removed
     if not resume:
         remove_checkpoints(out)
     previous = _previous(out, model)
     fingerprint = corpus_fingerprint(entries)
-    if previous is not None and previous.manifest.corpus_fingerprint == fingerprint:
+    if (
+        previous is not None
+        and previous.manifest.corpus_fingerprint == fingerprint
+        and previous.manifest.query_model == query
+        and previous.manifest.vector_index.kind == resolve(vector_index, previous.manifest.vectors)
+    ):
         remove_checkpoints(out)  # left by a build killed after it published
-        count = previous.manifest.vectors
-        return BuildReport(out, len(entries), count, 0, count, time.perf_counter() - started, True)
+        count, info = previous.manifest.vectors, previous.manifest.vector_index
+        return BuildReport(out, len(entries), count, 0, count, time.perf_counter() - started, True, info)
 
     rows: list[Row] = []
     pending: dict[str, list[int]] = {}  # text to embed -> the rows that hold its vector
@@ -132,11 +150,15 @@ def build_index(
             "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "build_seconds": round(time.perf_counter() - started, 3),
             "source": source,
+            "query_model": query,
         }
-        write_index(out, manifest_fields, entries, rows, vectors, build_lexical(entries), before_commit)
+        lexical = build_lexical(entries)
+        manifest = write_index(out, manifest_fields, entries, rows, vectors, lexical, before_commit, vector_index)
     remove_checkpoints(out)
     seconds = time.perf_counter() - started
-    return BuildReport(out, len(entries), len(rows), embedded, len(reuse), seconds, False, resumed)
+    return BuildReport(
+        out, len(entries), len(rows), embedded, len(reuse), seconds, False, manifest.vector_index, resumed
+    )
 
 
 def _reusable_rows(previous: StoredIndex | None, prints: dict[str, str]) -> dict[tuple[str, str], int]:

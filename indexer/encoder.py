@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from indexer.errors import ModelLoadError
+from indexer.model_spec import BASE_MODEL, parse_model
 
 # No code path may download from a model hub: set this before transformers is imported.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-_PACKAGED_NAMES = {DEFAULT_MODEL, "all-MiniLM-L6-v2"}
+DEFAULT_MODEL = BASE_MODEL
+_PACKAGED_NAMES = {BASE_MODEL, "all-MiniLM-L6-v2"}
 BATCH_SIZE = 32
 # Texts a build embeds between two checkpoints (see indexer.checkpoints). The build sorts all the
 # texts it embeds by length first, so that each batch holds texts of about one length and pays
@@ -28,6 +30,10 @@ BATCH_SIZE = 32
 CHUNK_SIZE = 1024
 # Texts handed to sentence-transformers at once: it reports progress after each call.
 _TORCH_CALL = 256
+
+if TYPE_CHECKING:
+    import torch
+    from sentence_transformers import SentenceTransformer
 
 Vectors = npt.NDArray[np.float32]
 
@@ -87,6 +93,43 @@ def resolve_model_path(name: str) -> str:
     return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
 
 
+def load_sentence_transformer(model_name: str) -> SentenceTransformer:
+    """The sentence-transformers model of a model name, its adapter (if any) merged into its weights."""
+    from sentence_transformers import SentenceTransformer
+
+    spec = parse_model(model_name)
+    _quiet_transformers()
+    try:
+        model = SentenceTransformer(resolve_model_path(spec.base))  # on a GPU when there is one
+    except Exception as exc:
+        raise ModelLoadError(
+            f"cannot load the model {spec.base!r} offline ({exc.__class__.__name__}: {exc}). "
+            "Give the path of a local sentence-transformers model directory, "
+            "or use the default model."
+        ) from exc
+    adapter = spec.adapter_dir()
+    if adapter is not None:
+        try:
+            from peft import PeftModel
+        except ImportError as exc:  # pragma: no cover - a core dependency
+            raise ModelLoadError("adapters need peft: pip install peft") from exc
+        with warnings.catch_warnings():  # peft asks transformers a deprecated question; not ours to answer
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+            tuned = PeftModel.from_pretrained(transformer_of(model), str(adapter))
+        model[0].model = tuned.merge_and_unload()  # `auto_model` is a read-only view of `model`
+    model.eval()
+    return model
+
+
+def transformer_of(model: SentenceTransformer) -> torch.nn.Module:
+    """The Hugging Face model inside a sentence-transformers model (`auto_model` is a read-only view of it)."""
+    import torch
+
+    transformer = model[0].model
+    assert isinstance(transformer, torch.nn.Module)
+    return transformer
+
+
 def _quiet_transformers() -> None:
     """No weight-loading progress bars: progress is ours to show, on our terms."""
     try:
@@ -100,29 +143,18 @@ class SentenceTransformerEncoder:
     """A sentence-transformers model, loaded without touching the network."""
 
     def __init__(self, model_name: str = DEFAULT_MODEL, threads: int | None = None) -> None:
-        try:
-            import torch
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:  # pragma: no cover - both are core dependencies
-            raise ModelLoadError(f"{exc.name} is not installed: pip install sentence-transformers") from exc
+        import torch
+
         if threads is not None:
             torch.set_num_threads(threads)
-        _quiet_transformers()
-        model_path = resolve_model_path(model_name)
-        try:
-            self._model = SentenceTransformer(model_path)
-        except Exception as exc:
-            raise ModelLoadError(
-                f"cannot load the model {model_name!r} offline ({exc.__class__.__name__}: {exc}). "
-                "Give the path of a local sentence-transformers model directory, "
-                "or use the default model."
-            ) from exc
-        self._name = model_name
+        self._model = load_sentence_transformer(model_name)
+        spec = parse_model(model_name)
+        self._name = spec.name
         dimension = self._model.get_embedding_dimension()
         if dimension is None:  # pragma: no cover - every sentence-transformers model sets it
             raise ModelLoadError(f"the model {model_name!r} does not report its vector dimension")
         self._dimension = int(dimension)
-        self._runtime = f"torch-{torch.__version__}-{weights_stamp(model_path)}"
+        self._runtime = f"torch-{torch.__version__}-{weights_stamp(resolve_model_path(spec.base))}"
 
     @property
     def name(self) -> str:
@@ -157,7 +189,7 @@ def length_order(texts: Sequence[str]) -> list[int]:
 
 def load_encoder(model_name: str = DEFAULT_MODEL, threads: int | None = None) -> SentenceTransformerEncoder:
     """The encoder for a model name, loaded once per process."""
-    return _cached_encoder(model_name, threads)
+    return _cached_encoder(parse_model(model_name).name, threads)
 
 
 @lru_cache(maxsize=4)

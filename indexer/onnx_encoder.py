@@ -3,14 +3,17 @@
 Embedding the query is almost all of a query's cost. The sentence-transformers model is
 exported once per model (about a second) into a cache directory, checked against the
 torch model on probe sentences, and then run by ONNX Runtime: the same vectors (cosine
-1.0 to the torch model's), several times faster on a CPU. A single text (a query) is
-encoded unpadded; many texts (a build) are sorted by length and encoded in batches,
-padded to the batch's longest text, with the attention mask keeping the padding out of
-both the attention and the mean pooling (the check at export covers a padded batch too).
+1.0 to the torch model's), several times faster on a CPU. `encode` sorts its texts by length
+and runs them in batches padded to each batch's longest text, the attention mask keeping the
+padding out of both the attention and the mean pooling: one text alone (a query) is never
+padded, and many (a build) pad little. `encode_batch` runs several queries as one padded batch
+(a server batching concurrent queries). Padded or not, the vectors agree within float rounding
+(cosine >= 0.9999999); the check at export covers a padded batch too.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -23,8 +26,17 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.encoder import BATCH_SIZE, Encoder, Vectors, length_order, load_encoder, resolve_model_path, weights_stamp
+from indexer.encoder import (
+    BATCH_SIZE,
+    Encoder,
+    Vectors,
+    length_order,
+    load_encoder,
+    load_sentence_transformer,
+    resolve_model_path,
+)
 from indexer.errors import ModelLoadError
+from indexer.model_spec import parse_model
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +52,12 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GLOSSARY_CACHE", Path.home() / ".cache" / "glossary-search"))
 
 
-def _export_dir(model_path: str) -> Path:
-    return cache_dir() / "onnx" / weights_stamp(model_path)
+def _export_dir(model_path: str, canonical_name: str) -> Path:
+    """One export per base model files and adapter (the canonical name carries the adapter's checksum)."""
+    weights = sorted(Path(model_path).glob("*.safetensors")) + sorted(Path(model_path).glob("*.bin"))
+    files = (f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights)
+    stamp = "|".join([model_path, *files, canonical_name])
+    return cache_dir() / "onnx" / hashlib.sha256(stamp.encode()).hexdigest()[:16]
 
 
 class OnnxEncoder:
@@ -110,17 +126,24 @@ class OnnxEncoder:
         vectors: Vectors = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
         return vectors
 
+    def encode_batch(self, texts: Sequence[str]) -> Vectors:
+        """Several texts as one padded batch, in their order: faster per text than one at a time."""
+        if len(texts) <= 1:
+            return self.encode(texts)
+        return self._embed_batch(list(texts))
+
 
 def load_onnx_encoder(model_name: str, threads: int | None = None) -> OnnxEncoder:
-    """The ONNX encoder of a local model, exported on first use into the cache directory."""
-    model_path = resolve_model_path(model_name)
+    """The ONNX encoder of a local model (its adapter merged), exported on first use into the cache directory."""
+    spec = parse_model(model_name)
+    model_path = resolve_model_path(spec.base)
     if not Path(model_path).is_dir():
-        raise ModelLoadError(f"the ONNX encoder needs a local model directory, not {model_name!r}")
-    directory = _export_dir(model_path)
+        raise ModelLoadError(f"the ONNX encoder needs a local model directory, not {spec.base!r}")
+    directory = _export_dir(model_path, spec.name)
     try:
         if not (directory / INFO_FILE).is_file():
-            export(model_path, directory)
-        return OnnxEncoder(directory, Path(model_path) / "tokenizer.json", model_name, threads)
+            export(spec.name, directory)
+        return OnnxEncoder(directory, Path(model_path) / "tokenizer.json", spec.name, threads)
     except ModelLoadError:
         raise
     except Exception as exc:
@@ -129,12 +152,12 @@ def load_onnx_encoder(model_name: str, threads: int | None = None) -> OnnxEncode
         ) from exc
 
 
-def export(model_path: str, directory: Path) -> None:
-    """Export the transformer to ONNX, check it against the torch model, and publish it atomically."""
+def export(model_name: str, directory: Path) -> None:
+    """Export the transformer (adapter merged) to ONNX, check it against the torch model, publish it atomically."""
     import torch
-    from sentence_transformers import SentenceTransformer
 
-    reference = SentenceTransformer(model_path)
+    reference = load_sentence_transformer(model_name)
+    model_path = resolve_model_path(parse_model(model_name).base)
     transformer = reference[0].auto_model
     assert isinstance(transformer, torch.nn.Module)
     transformer.eval()
@@ -153,7 +176,7 @@ def export(model_path: str, directory: Path) -> None:
         sample = reference.tokenizer(["a sample sentence"], return_tensors="pt")
         axes = {name: {0: "batch", 1: "tokens"} for name in (*INPUTS, "hidden")}
         with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracing notes about padding: texts are encoded unpadded
+            warnings.simplefilter("ignore")  # tracing notes about padding: _check runs a padded batch too
             torch.onnx.export(
                 Hidden(),
                 tuple(sample[name] for name in INPUTS),
@@ -201,9 +224,16 @@ def _check(tmp: Path, model_path: str, expected: Vectors) -> None:
 QUERY_ENCODERS = ("onnx", "torch")
 
 
-@lru_cache(maxsize=4)
 def load_runtime_encoder(model_name: str, threads: int | None = None, kind: str = "onnx") -> Encoder:
-    """The encoder for queries and builds: ONNX Runtime when it can be had (same vectors, faster), else torch."""
+    """The encoder for queries and builds: ONNX Runtime when it can be had (same vectors, faster), else torch.
+
+    Loaded once per process; an adapter's checksum is checked against the name on every call.
+    """
+    return _cached_encoder(parse_model(model_name).name, threads, kind)
+
+
+@lru_cache(maxsize=4)
+def _cached_encoder(model_name: str, threads: int | None, kind: str) -> Encoder:
     if kind not in QUERY_ENCODERS:
         raise ModelLoadError(f"unknown encoder {kind!r}; use one of {', '.join(QUERY_ENCODERS)}")
     if kind == "onnx":

@@ -4,7 +4,8 @@ An index is one directory:
 
     manifest.json   format version, model, dimension, fields, fingerprints, counts,
                     build time, and the SHA-256 of every other file
-    vectors.faiss   FAISS inner-product index, one row per embedded field text
+    vectors.faiss   FAISS inner-product index, one row per embedded field text: exact (flat),
+                    or HNSW from indexer.vector_index.APPROXIMATE_FROM vectors on
     rows.json       row -> [entry id, field]
     entries.json    the validated entries
     lexical/        the bm25s index over one document per entry
@@ -28,13 +29,14 @@ from typing import Any
 import bm25s
 import faiss
 import numpy as np
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from indexer.encoder import Vectors
 from indexer.errors import IndexDamagedError, IndexMissingError, IndexVersionError, IndexWriteError
 from indexer.publish import build_lock, checkpoint, publish, staging_dir
 from indexer.schema import Entry
-from indexer.vectorfile import VectorFile, row_blocks
+from indexer.vector_index import VectorIndexChoice, VectorIndexInfo, build_vector_index
+from indexer.vectorfile import VectorFile
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -59,6 +61,17 @@ class Manifest(BaseModel):
     build_seconds: float
     source: str
     checksums: dict[str, str]
+    # The model that embeds queries, when it is not `model`: the same base with a query-side
+    # adapter (`glossary tune`), whose checksum the name carries. Indexes written before it have none.
+    query_model: str | None = None
+
+    @property
+    def query_model_name(self) -> str:
+        """The model a query must be embedded with to be compared with this index's vectors."""
+        return self.query_model or self.model
+
+    # Added with the HNSW index; a manifest without it describes a flat index (the format is unchanged).
+    vector_index: VectorIndexInfo = Field(default_factory=VectorIndexInfo)
 
 
 @dataclass(frozen=True)
@@ -108,16 +121,18 @@ def write_index(
     vectors: Vectors | VectorFile,
     lexical: bm25s.BM25,
     before_commit: Callable[[Path], None] | None = None,
+    vector_index: VectorIndexChoice = "auto",
 ) -> Manifest:
     """Write a complete index and publish it at `path` in one atomic step; return its manifest.
 
     `before_commit` is called with the temporary directory once every file is written
-    and before it is published (tests use it to fail at the last moment).
+    and before it is published (tests use it to fail at the last moment). `vector_index`
+    chooses the FAISS index: exact, HNSW, or by size (`indexer.vector_index`).
     """
     path = Path(os.path.abspath(path))
     with build_lock(path), staging_dir(path) as tmp:
         try:
-            manifest = _write_files(tmp, manifest_fields, entries, rows, vectors, lexical)
+            manifest = _write_files(tmp, manifest_fields, entries, rows, vectors, lexical, vector_index)
         except OSError as exc:
             raise IndexWriteError(f"cannot write the index at {path}: {exc.strerror or exc}") from exc
         checkpoint("files-written")
@@ -134,17 +149,16 @@ def _write_files(
     rows: list[Row],
     vectors: Vectors | VectorFile,
     lexical: bm25s.BM25,
+    vector_index: VectorIndexChoice = "auto",
 ) -> Manifest:
-    index = faiss.IndexFlatIP(vectors.shape[1])
-    for block in row_blocks(vectors):  # from disk a block at a time: the index holds the only copy
-        index.add(block)
+    index, vector_info = build_vector_index(vectors, vector_index)  # read a block at a time: one copy in memory
     faiss.write_index(index, str(tmp / VECTORS))
     del index
     _write_json(tmp / ROWS, [[row.entry_id, row.field] for row in rows])
     _write_json(tmp / ENTRIES, [entry.model_dump(mode="json") for entry in entries])
     lexical.save(str(tmp / LEXICAL), show_progress=False)
     checksums = {str(file.relative_to(tmp)): sha256_file(file) for file in sorted(tmp.rglob("*")) if file.is_file()}
-    manifest = Manifest(format_version=FORMAT_VERSION, checksums=checksums, **manifest_fields)
+    manifest = Manifest(format_version=FORMAT_VERSION, checksums=checksums, vector_index=vector_info, **manifest_fields)
     _write_json(tmp / MANIFEST, manifest.model_dump(mode="json"))
     for file in tmp.rglob("*"):
         if file.is_file():

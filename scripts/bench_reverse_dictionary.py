@@ -30,6 +30,7 @@ import numpy as np
 
 from indexer.build import build_index
 from indexer.encoder import DEFAULT_MODEL, available_cores
+from indexer.model_spec import DEFAULT_QUERY_MODEL
 from indexer.onnx_encoder import load_runtime_encoder
 from indexer.validation import load_glossary
 from search_api.cli import build_status, progress_log
@@ -90,6 +91,11 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True, help="where the glossary and its index go")
     parser.add_argument("--sets", default="desc,seen,unseen")
     parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument(
+        "--query-model",
+        default=DEFAULT_QUERY_MODEL,
+        help="model that embeds the queries (default: the shipped query adapter; give --model's value for none)",
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     glossary, index = args.work / "glossary.jsonl", args.work / "index"
@@ -105,6 +111,7 @@ def main() -> None:
         str(glossary),
         progress_log,
         status=build_status,
+        query_model=args.query_model,
     )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(

@@ -120,7 +120,9 @@ class Server:
 
 
 @contextmanager
-def serve(index: Path, env: dict[str, str], pythonpath: Path | None = None) -> Iterator[Server]:
+def serve(
+    index: Path, env: dict[str, str], pythonpath: Path | None = None, start_timeout: float = 240
+) -> Iterator[Server]:
     port = free_port()
     log = Path(tempfile.mkstemp(prefix="bench-service-", suffix=".log")[1])
     full_env = {**os.environ, "GLOSSARY_ACCESS_LOG": "false", **env}
@@ -131,7 +133,7 @@ def serve(index: Path, env: dict[str, str], pythonpath: Path | None = None) -> I
         process = subprocess.Popen(command, env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=pythonpath)
     server = Server(process, port, log)
     try:
-        wait_healthy(server)
+        wait_healthy(server, start_timeout)
         yield server
     finally:
         process.terminate()

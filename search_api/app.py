@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from enum import StrEnum
 from functools import partial
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +19,8 @@ from fastapi.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from search_api.errors import install_error_handlers
-from search_api.holder import SearcherHolder, build_name
+from search_api.hits import Hit
+from search_api.holder import Loader, SearcherHolder, build_name
 from search_api.middleware import AccessLog, HeadAsGet, JsonCORSMiddleware, SecurityHeaders
 from search_api.pool import FairPool
 from search_api.querytext import NOT_BLANK_PATTERN, is_blank
@@ -29,6 +31,7 @@ from search_api.schemas import (
     HitPublic,
     InferencePublic,
     SearchPublic,
+    SensePublic,
     SuggestionPublic,
     SuggestPublic,
     TermSummary,
@@ -58,15 +61,19 @@ async def get_searcher(request: Request) -> Searcher:
 SearcherDep = Annotated[Searcher, Depends(get_searcher)]
 
 
-def create_app(settings: Settings | None = None, searcher: Searcher | None = None) -> FastAPI:
-    """The API app. Pass a loaded `searcher` to share one across apps (tests do)."""
+def create_app(
+    settings: Settings | None = None, searcher: Searcher | None = None, load: Loader | None = None
+) -> FastAPI:
+    """The API app. Pass a loaded `searcher` to share one across apps (tests do), and `load` to load the
+    index (at start-up unless `searcher` is given, and each new build) otherwise than `settings` does."""
     settings = settings or get_settings()
+    load = load or settings.load_build
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        first = searcher or settings.load_searcher()
+        first = searcher or load(settings.index, None)
         first.answer("warm up", 1)  # the first model call is slow; pay it before the first user
-        holder = SearcherHolder(first, settings.index, settings.load_searcher)
+        holder = SearcherHolder(first, settings.index, load)
         app.state.holder = holder
         # Searches (model calls) run GLOSSARY_SEARCH_SLOTS at a time per worker, in a pool of their own,
         # served to waiting clients in turn; the event loop (which answers /health and sheds load)
@@ -112,6 +119,22 @@ def _add_middleware(app: FastAPI, settings: Settings) -> None:
         app.add_middleware(AccessLog)
 
 
+class Grouping(StrEnum):
+    term = "term"
+
+
+def _sense_public(hit: Hit) -> SensePublic:
+    return SensePublic(**{name: getattr(hit, name) for name in SensePublic.model_fields})
+
+
+def _hit_public(hit: Hit, grouped: bool) -> HitPublic:
+    """The public hit; `senses` is set (and so shown) only for a grouped search."""
+    fields: dict[str, object] = {name: getattr(hit, name) for name in SensePublic.model_fields}
+    if grouped:
+        fields["senses"] = [_sense_public(sense) for sense in hit.senses]
+    return HitPublic(**fields)  # type: ignore[arg-type]
+
+
 def _summary(searcher: Searcher, entry_id: str) -> TermSummary:
     entry = searcher.by_id[entry_id]
     return TermSummary(id=entry.id, term=entry.term, aliases=list(entry.aliases), category=entry.category)
@@ -132,22 +155,31 @@ TypedText = Annotated[
 
 
 def _add_routes(app: FastAPI) -> None:
-    @app.get("/search", response_model=SearchPublic, tags=["search"])
+    # exclude_unset: a hit's `senses` appears only when it was set, i.e. with group=term
+    @app.get("/search", response_model=SearchPublic, response_model_exclude_unset=True, tags=["search"])
     async def search(
         request: Request,
         searcher: SearcherDep,
         q: QueryText,
-        k: Annotated[int, Query(ge=1, le=MAX_K, description="How many hits at most.")] = 10,
+        k: Annotated[int, Query(ge=1, le=MAX_K, description="How many hits (or, grouped, terms) at most.")] = 10,
+        group: Annotated[
+            Grouping | None,
+            Query(
+                description="term: one hit per distinct term (the best-ranked sense), with the term's other "
+                "senses that answer the query under `senses`. Absent: every entry is its own hit."
+            ),
+        ] = None,
     ) -> SearchPublic:
         """Rank glossary entries for a question: dense, lexical and name signals fused."""
         pool: FairPool = request.app.state.search_pool
         client = request.client.host if request.client else "unknown"
+        grouping = group.value if group is not None else None
         async with pool.slot(client):
-            answer = await anyio.to_thread.run_sync(partial(searcher.answer, q, k))
+            answer = await anyio.to_thread.run_sync(partial(searcher.answer, q, k, group=grouping))
         inference = InferencePublic(
             model=searcher.model, embed_ms=answer.embed_ms, search_ms=answer.search_ms, build=build_name(searcher)
         )
-        hits = [HitPublic(**vars(hit)) for hit in answer.hits]
+        hits = [_hit_public(hit, grouping is not None) for hit in answer.hits]
         return SearchPublic(query=answer.query, hits=hits, did_you_mean=answer.did_you_mean, inference=inference)
 
     @app.get("/suggest", response_model=SuggestPublic, tags=["search"])
@@ -194,6 +226,7 @@ def _add_routes(app: FastAPI) -> None:
             status="ok",
             build=build_name(searcher),
             model=manifest.model,
+            query_model=manifest.query_model_name,
             entries=manifest.entries,
             vectors=manifest.vectors,
             built_at=manifest.built_at,

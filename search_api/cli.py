@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,7 +35,11 @@ from rich.text import Text
 from indexer.build import ProgressStart
 from indexer.encoder import CHUNK_SIZE, DEFAULT_MODEL, Encoder, available_cores, cuda_available
 from indexer.errors import CorpusValidationError, GlossaryError
+from indexer.model_spec import BASE_MODEL as DEFAULT_BASE
+from indexer.model_spec import BUNDLED_ADAPTER, BUNDLED_ADAPTERS, DEFAULT_QUERY_MODEL, canonical_model
 from indexer.paths import BUNDLED_CORPUS, BUNDLED_QUERIES, default_index_dir
+from indexer.tuning import TuneSettings
+from search_api.hits import Hit
 from search_api.searcher import MAX_K
 from search_api.settings import Settings
 
@@ -54,6 +59,16 @@ IndexOpt = Annotated[
 class EvalSplit(StrEnum):
     dev = "dev"
     test = "test"
+
+
+class VectorIndexKind(StrEnum):
+    auto = "auto"
+    flat = "flat"
+    hnsw = "hnsw"
+
+
+class Grouping(StrEnum):
+    term = "term"
 
 
 @contextmanager
@@ -212,6 +227,21 @@ def index(
     model: Annotated[
         str, typer.Option(envvar="GLOSSARY_MODEL", help="sentence-transformers model name or local path.")
     ] = DEFAULT_MODEL,
+    query_model: Annotated[
+        str | None,
+        typer.Option(
+            envvar="GLOSSARY_QUERY_MODEL",
+            help="Model that embeds queries: MODEL+ADAPTER (a `glossary tune` adapter) or MODEL. "
+            f"Default: {DEFAULT_QUERY_MODEL} with the default model, else --model.",
+        ),
+    ] = None,
+    vector_index: Annotated[
+        VectorIndexKind,
+        typer.Option(
+            "--vector-index",
+            help="FAISS index: exact (flat), approximate (hnsw), or auto: hnsw from 50,000 vectors on.",
+        ),
+    ] = VectorIndexKind.auto,
     resume: Annotated[
         bool,
         typer.Option(
@@ -256,6 +286,8 @@ def index(
     with domain_errors(), _progress_bar(err.is_terminal) as progress:
         entries = load_glossary(path, complete=source is None)
         # The manifest keeps the absolute source, so that a rebuild hint can name it from anywhere.
+        if query_model is None:
+            query_model = DEFAULT_QUERY_MODEL if model == DEFAULT_MODEL else model
         report = build_index(
             entries,
             target,
@@ -263,6 +295,8 @@ def index(
             load_model,
             str(path.resolve()),
             progress,
+            query_model=query_model,
+            vector_index=vector_index.value,
             resume=resume,
             chunk_size=chunk_size,
             status=build_status,
@@ -278,6 +312,61 @@ def index(
         markup=False,
         soft_wrap=True,
     )
+    out.print(report.vector_index.describe(), markup=False, soft_wrap=True)
+
+
+@app.command()
+def tune(
+    out_dir: Annotated[Path, typer.Option("--out", help="Adapter directory to write.")],
+    source: Annotated[
+        Path | None, typer.Option("--glossary", help="Glossary to draw examples from. Default: the bundled glossary.")
+    ] = None,
+    wordnet: Annotated[
+        Path | None,
+        typer.Option(
+            help="WordNet 3.0 dict directory (Debian: apt-get install wordnet-base); --wordnet-pairs 0 skips WordNet."
+        ),
+    ] = Path("/usr/share/wordnet"),
+    exclude_words: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Words whose WordNet glosses stay out of training: one per line, or a JSONL query file whose "
+            "'expected' is the word (the reverse-dictionary benchmark's queries). Repeatable."
+        ),
+    ] = None,
+    wordnet_pairs: Annotated[int, typer.Option(min=0, help="WordNet gloss -> word examples to sample.")] = (
+        TuneSettings().wordnet_pairs
+    ),
+    epochs: Annotated[int, typer.Option(min=1)] = TuneSettings().epochs,
+    learning_rate: Annotated[float, typer.Option(min=0.0)] = TuneSettings().learning_rate,
+    seed: Annotated[int, typer.Option()] = TuneSettings().seed,
+) -> None:
+    """Train a query adapter that fits the encoder to descriptions (about 30 minutes on 2 CPU cores).
+
+    Use it with `glossary index --query-model sentence-transformers/all-MiniLM-L6-v2+DIR`: the
+    index records the adapter's checksum, and nothing is re-embedded (the adapter changes only
+    how queries are embedded).
+
+    Example: glossary tune --out ./my-adapter --glossary my_glossary.yaml
+    """
+    from dataclasses import replace
+
+    from indexer.tuning import glossary_targets, read_words, train_adapter, wordnet_targets
+    from indexer.validation import load_glossary
+
+    settings = replace(
+        TuneSettings(), wordnet_pairs=wordnet_pairs, epochs=epochs, learning_rate=learning_rate, seed=seed
+    )
+    with domain_errors():
+        tables = [glossary_targets(load_glossary(source or BUNDLED_CORPUS, complete=source is None))]
+        if wordnet is not None and wordnet_pairs:
+            held_out = {word for path in exclude_words or [] for word in read_words(path)}
+            tables.append(wordnet_targets(wordnet, held_out, wordnet_pairs, seed))
+        sizes = ", ".join(f"{len(t.examples):,} {t.name} examples" for t in tables)
+        err.print(f"tune: {sizes}; {settings}", markup=False, soft_wrap=True)
+        written = train_adapter(tables, out_dir, settings, log=lambda line: err.print(line, markup=False))
+    name = f"{DEFAULT_BASE}+{BUNDLED_ADAPTER if written == BUNDLED_ADAPTERS[BUNDLED_ADAPTER] else written}"
+    out.print(f"Adapter written to {written}; query model {canonical_model(name)}", markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -286,17 +375,22 @@ def search(
     index_dir: IndexOpt = None,
     k: Annotated[int, typer.Option("--k", min=1, max=MAX_K, help="How many hits at most.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print {query, hits} as JSON.")] = False,
+    group: Annotated[
+        Grouping | None,
+        typer.Option("--group", help="term: one hit per distinct term, its other matching senses under it."),
+    ] = None,
 ) -> None:
     """Search the index and print the ranked hits.
 
     Example: glossary search "what happens when a model makes predictions?" --k 3
     """
+    grouping = group.value if group is not None else None
     with domain_errors():
-        answer = _settings(index=index_dir or default_index_dir()).load_searcher().answer(query, k)
+        answer = _settings(index=index_dir or default_index_dir()).load_searcher().answer(query, k, group=grouping)
     if as_json:
         payload = {
             "query": answer.query,
-            "hits": [asdict(hit) for hit in answer.hits],
+            "hits": [_hit_json(hit, grouping is not None) for hit in answer.hits],
             "did_you_mean": answer.did_you_mean,
         }
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
@@ -307,6 +401,17 @@ def search(
     for rank, hit in enumerate(answer.hits, start=1):
         out.print(f"{rank}. {hit.term}  [{hit.id}]  score {hit.score:.3f}  matched {hit.matched_field}", markup=False)
         out.print(f"   {hit.snippet}", markup=False, soft_wrap=True)
+        for sense in hit.senses:
+            out.print(f"   also: [{sense.id}]  score {sense.score:.3f}  {sense.snippet}", markup=False, soft_wrap=True)
+
+
+def _hit_json(hit: Hit, grouped: bool) -> dict[str, object]:
+    """A hit as JSON; `senses` only when results are grouped (as /search does)."""
+    data = asdict(hit)
+    senses = data.pop("senses")
+    if grouped:
+        data["senses"] = [{k: v for k, v in sense.items() if k != "senses"} for sense in senses]
+    return data
 
 
 @app.command()
@@ -316,6 +421,12 @@ def serve(
     port: Annotated[int, typer.Option(envvar="GLOSSARY_PORT")] = 8000,
     workers: Annotated[
         int | None, typer.Option(envvar="GLOSSARY_WORKERS", min=1, help="Worker processes. Default: one per core.")
+    ] = None,
+    on_ray: Annotated[
+        bool, typer.Option("--ray", help="Serve with Ray Serve: on RAY_ADDRESS's cluster, else on a local Ray.")
+    ] = False,
+    replicas: Annotated[
+        int | None, typer.Option(min=1, help="With --ray: replicas, each loading the index. Default: one per core.")
     ] = None,
 ) -> None:
     """Serve the HTTP API, the demo page and the widget; new index builds are picked up without a restart.
@@ -329,6 +440,12 @@ def serve(
     if workers is not None:
         values["workers"] = workers
     settings = _settings(**values)
+    if on_ray:
+        _serve_on_ray(settings, replicas or settings.workers)
+        return
+    if replicas is not None:
+        err.print("error: --replicas is for --ray; without it, use --workers", markup=False)
+        raise typer.Exit(2)
     with domain_errors():
         if settings.workers == 1:
             searcher = settings.load_searcher()
@@ -347,6 +464,29 @@ def serve(
         from search_api.app import create_app
 
         run(settings, create_app(settings, searcher))
+
+
+def _serve_on_ray(settings: Settings, replicas: int) -> None:
+    from indexer.storage import read_index
+
+    try:
+        from search_api import ray_deployment
+    except ImportError as exc:
+        err.print(f"error: --ray needs Ray Serve ({exc}): pip install 'glossary-search[ray]'", markup=False)
+        raise typer.Exit(1) from exc
+    address = os.environ.get("RAY_ADDRESS")
+    if not address:  # on a cluster, the index path is the nodes' to see, not necessarily this machine's
+        with domain_errors():
+            read_index(settings.index)  # a missing or damaged index: one line here, not failing replicas
+    where = address or "a local Ray"
+    err.print(
+        f"serving {settings.index} on http://{settings.host}:{settings.port}/ with {replicas} Ray Serve "
+        f"replica(s) on {where}",
+        markup=False,
+        soft_wrap=True,
+    )
+    with domain_errors():
+        ray_deployment.run(settings, replicas)
 
 
 @app.command("eval")

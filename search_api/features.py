@@ -8,6 +8,8 @@ matches become exact / fuzzy / contained columns; BM25 gives two columns. The or
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
@@ -17,7 +19,6 @@ from search_api.fusion import FEATURES, FIELD_WEIGHTS, SECOND_FIELD_SHARE, Score
 from search_api.names import NameMatch
 
 MATCH_KINDS = ("exact", "fuzzy", "contained")
-UNSEEN = -1.0  # the similarity of a row the vector search did not return (large indexes)
 
 
 class FieldRows:
@@ -26,7 +27,9 @@ class FieldRows:
     def __init__(self, rows: list[Row], position: dict[str, int]) -> None:
         self.entries = len(position)
         row_entry = np.array([position[row.entry_id] for row in rows], dtype=np.int64)
+        self.row_entry = row_entry
         self.row_weight = np.array([FIELD_WEIGHTS.get(row.field, 1.0) for row in rows], dtype=np.float32)
+        self.field_weight = np.array([FIELD_WEIGHTS.get(name, 1.0) for name in EMBEDDED_FIELDS], dtype=np.float32)
         self.table = np.full((self.entries, len(EMBEDDED_FIELDS)), -1, dtype=np.int64)
         column = {name: i for i, name in enumerate(EMBEDDED_FIELDS)}
         for number, row in enumerate(rows):
@@ -60,12 +63,50 @@ class FieldRows:
         best = values.max(axis=1)
         return np.where(present, values, best[:, None]).astype(np.float32), best
 
+    def of_entries(self, positions: npt.NDArray[np.int64], vectors: Scores, query: Scores) -> EntryDense:
+        """`dense` and `cosines` for some entries only, their field vectors scored exactly (large indexes).
+
+        The same numbers as the whole-index methods give for these entries; ties between fields go to
+        the earlier field, as there (an entry's rows are stored in field order).
+        """
+        table = self.table[positions]
+        present = table >= 0
+        values = np.full(table.shape, -np.inf, dtype=np.float32)
+        values[present] = vectors[table[present]] @ query
+        weighted = values * self.field_weight
+        across = np.arange(len(positions))
+        best_column = np.argmax(weighted, axis=1)
+        best = weighted[across, best_column]
+        runner = weighted.copy()
+        runner[across, best_column] = -np.inf
+        second = runner.max(axis=1)
+        second = np.where(np.isfinite(second), second, best)  # an entry with a single field
+        dense = ((1 - SECOND_FIELD_SHARE) * best + SECOND_FIELD_SHARE * second).astype(np.float32)
+        top = values.max(axis=1)
+        cosines = np.where(present, values, top[:, None]).astype(np.float32)
+        return EntryDense(dense, table[across, best_column], cosines, top)
+
+
+@dataclass(frozen=True)
+class EntryDense:
+    """The dense features of some entries: aggregate, best field's row, each field's cosine, the best cosine."""
+
+    dense: Scores
+    best_row: npt.NDArray[np.int64]
+    cosines: Scores
+    best: Scores
+
 
 def name_columns(matches: dict[str, NameMatch], position: dict[str, int], entries: int) -> Scores:
-    """(entries, 3): the score of each entry's name match under its kind (exact, fuzzy, contained)."""
+    """(entries, 3): the score of each entry's name match under its kind (exact, fuzzy, contained).
+
+    `position` maps an entry id to its row; matches of entries it lacks are left out.
+    """
     columns = np.zeros((entries, len(MATCH_KINDS)), dtype=np.float32)
     for entry_id, match in matches.items():
-        columns[position[entry_id], MATCH_KINDS.index(match.kind)] = match.score
+        row = position.get(entry_id)
+        if row is not None:
+            columns[row, MATCH_KINDS.index(match.kind)] = match.score
     return columns
 
 

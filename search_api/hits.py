@@ -11,6 +11,7 @@ class Hit:
 
     `signals` holds each signal's own score for this entry (dense: cosine similarity of
     the best field; lexical: BM25; name: term match in [0, 1]); `score` is their fusion.
+    `senses` is filled only when results are grouped by term (`group="term"`).
     """
 
     id: str
@@ -21,6 +22,7 @@ class Hit:
     definition: str
     category: str | None = None
     signals: dict[str, float] = field(default_factory=dict)
+    senses: list[Hit] = field(default_factory=list)  # grouped by term: the other senses that matched, best first
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,8 @@ from search_api.searcher import Searcher
 
 logger = logging.getLogger("glossary.reload")
 
-Loader = Callable[[Encoder | None], Searcher]
+# Loads the index directory at a path; given an encoder (that of the searcher it replaces), reuses it.
+Loader = Callable[[Path, Encoder | None], Searcher]
 
 
 @dataclass(frozen=True)
@@ -59,17 +61,32 @@ class SearcherHolder:
         self.path = path
         self._load = load
         self._seen = identity_of(path)
+        self._lock = threading.Lock()  # one load at a time: the watcher's, or a `serve_from`
 
     def reload_if_changed(self) -> bool:
         """Load a newly published build, if any, beside the current one and switch to it. Blocking."""
+        with self._lock:
+            return self._reload_if_changed()
+
+    def serve_from(self, path: Path) -> bool:
+        """Serve (and from now on watch) the index at `path`: a version directory pins that build,
+        the index path follows whatever is published there. Blocking; True if the build changed."""
+        with self._lock:
+            self.path = path
+            if identity_of(path) is None:
+                logger.error("no index build at %s; still serving %s", path, build_name(self.current))
+            return self._reload_if_changed()
+
+    def _reload_if_changed(self) -> bool:
         seen = identity_of(self.path)
         if seen is None or seen == self._seen:
             return False
         self._seen = seen  # a refused build is not retried until another one is published
         old = self.current
+        directory = Path(seen.directory)  # the build that was seen, even if another is published meanwhile
         try:
-            model = read_manifest(Path(seen.directory)).model
-            fresh = self._load(old.encoder if model == old.model else None)
+            model = read_manifest(directory).query_model_name
+            fresh = self._load(directory, old.encoder if model == old.model else None)
             fresh.answer("warm up", 1)
         except GlossaryError as exc:
             logger.error("refused the new index build at %s: %s; still serving %s", self.path, exc, build_name(old))

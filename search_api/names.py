@@ -5,14 +5,19 @@ No model call happens here, so it also serves search-as-you-type suggestions.
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 from rapidfuzz import fuzz, process
 
 from indexer.schema import Entry
+from search_api.fuzzy_keys import FuzzyKeys
 
 # Stop words plus the words people wrap around a name in a help box ("what does X stand for").
 _STOPWORDS = frozenset(STOPWORDS_EN_PLUS) | {
@@ -72,18 +77,40 @@ class NameMatch:
 
 
 class NameIndex:
-    """Every term and alias of a glossary, ready for exact, fuzzy and prefix matching."""
+    """Every term and alias of a glossary, ready for exact, fuzzy and prefix matching.
+
+    Nothing here scans every name: exact and contained names are dictionary look-ups, prefixes are
+    ranges of the sorted keys (found by bisection), and fuzzy matches are scored by rapidfuzz
+    among the few keys a bigram filter lets through (`search_api.fuzzy_keys`), which never drops a
+    key that could reach the cutoff. The answers are those of scanning every name.
+    """
 
     def __init__(self, entries: list[Entry]) -> None:
         self.names = [
             Name(e.id, e.term, name, normalize(name), i > 0) for e in entries for i, name in enumerate(e.names())
         ]
         self.names = [n for n in self.names if n.key]
-        self._keys = [n.key for n in self.names]
         self._by_key: dict[str, list[Name]] = {}
-        for n in self.names:
+        self._numbers_of_key: dict[str, list[int]] = {}
+        for number, n in enumerate(self.names):
             self._by_key.setdefault(n.key, []).append(n)
+            self._numbers_of_key.setdefault(n.key, []).append(number)
         self._longest = max((len(n.key.split()) for n in self.names), default=1)
+        self._fuzzy_keys = FuzzyKeys(self._by_key)
+        # Prefixes: the names sorted by key; each with its place in the order suggestions take
+        # (shortest key first, a term before an alias, then glossary order).
+        by_key = sorted(range(len(self.names)), key=lambda i: self.names[i].key)
+        shown = sorted(range(len(self.names)), key=lambda i: (len(self.names[i].key), self.names[i].is_alias))
+        self._prefix = _Ranges([self.names[i].key for i in by_key], by_key, _places(shown, by_key))
+        # Words inside names: every key's tail from its second word on (`gradient descent` -> `descent`).
+        tails = sorted(
+            (n.key[start:], number)
+            for number, n in enumerate(self.names)
+            for start in (m.start() + 1 for m in re.finditer(" ", n.key))
+        )
+        inner_order = sorted(range(len(self.names)), key=lambda i: len(self.names[i].key))
+        tail_numbers = [number for _, number in tails]
+        self._inner = _Ranges([tail for tail, _ in tails], tail_numbers, _places(inner_order, tail_numbers))
 
     def match(self, query: str) -> dict[str, NameMatch]:
         """Entry id -> best name match for a query."""
@@ -116,34 +143,82 @@ class NameIndex:
     def _fuzzy(self, content: str) -> list[NameMatch]:
         if len(content) < MIN_FUZZY_LENGTH:
             return []
-        results = process.extract(content, self._keys, scorer=fuzz.ratio, score_cutoff=FUZZY_CUTOFF, limit=8)
-        matches = []
-        for _, score, position in results:
-            n = self.names[position]
-            if n.key != content:
-                matches.append(NameMatch(n.entry_id, n.name, "fuzzy", n.is_alias, 0.9 * score / 100.0))
-        return matches
+        return [
+            NameMatch(n.entry_id, n.name, "fuzzy", n.is_alias, 0.9 * score / 100.0)
+            for n, score in self.near(content, FUZZY_CUTOFF, 8)
+            if n.key != content
+        ]
+
+    def near(self, key: str, cutoff: float, limit: int) -> list[tuple[Name, float]]:
+        """The `limit` names nearest to a normalized key with a rapidfuzz ratio of at least `cutoff`.
+
+        Best first, ties in glossary order: what `process.extract` over every name's key gives.
+        """
+        candidates = self._fuzzy_keys.candidates(key, cutoff)
+        scored = process.extract(key, candidates, scorer=fuzz.ratio, score_cutoff=cutoff, limit=None)
+        found = sorted(
+            ((-score, number) for found_key, score, _ in scored for number in self._numbers_of_key[found_key])
+        )
+        return [(self.names[number], -negated) for negated, number in found[:limit]]
 
     def closest(self, query: str, cutoff: float = DID_YOU_MEAN_CUTOFF) -> str | None:
         """The name nearest to the query's content words, if any is reasonably near."""
         content = content_words(query)
         if len(content) < MIN_FUZZY_LENGTH:
             return None
-        found = process.extractOne(content, self._keys, scorer=fuzz.ratio, score_cutoff=cutoff)
-        return None if found is None else self.names[found[2]].name
+        found = self.near(content, cutoff, 1)
+        return found[0][0].name if found else None
 
     def suggest(self, query: str, limit: int = 8) -> list[Name]:
-        """Names for search-as-you-type: prefix matches first (shortest first), then fuzzy ones."""
+        """Names for search-as-you-type: prefix matches first (shortest first), then inner words, then fuzzy ones."""
         key = normalize(query)
         if not key:
             return []
-        prefix = [n for n in self.names if n.key.startswith(key)]
-        inner = [n for n in self.names if f" {key}" in f" {n.key}" and not n.key.startswith(key)]
-        ordered = sorted(prefix, key=lambda n: (len(n.key), n.is_alias)) + sorted(inner, key=lambda n: len(n.key))
+        return _one_per_entry(self._suggestions(key, limit), limit)
+
+    def _suggestions(self, key: str, limit: int) -> Iterator[Name]:
+        """Names in the order suggestions take them, produced only as far as they are read."""
+        for number in self._prefix.starting_with(key):
+            yield self.names[number]
+        for number in self._inner.starting_with(key):
+            if not self.names[number].key.startswith(key):
+                yield self.names[number]
         if len(key) >= MIN_FUZZY_LENGTH:
-            fuzzy = process.extract(key, self._keys, scorer=fuzz.ratio, score_cutoff=SUGGEST_FUZZY_CUTOFF, limit=limit)
-            ordered += [self.names[position] for _, _, position in fuzzy]
-        return _one_per_entry(ordered, limit)
+            yield from (n for n, _ in self.near(key, SUGGEST_FUZZY_CUTOFF, limit))
+
+
+def _places(order: list[int], numbers: list[int]) -> npt.NDArray[np.int64]:
+    """For each of `numbers` (name numbers), its place in `order` (a permutation of the names)."""
+    place = np.empty(len(order), dtype=np.int64)
+    place[order] = np.arange(len(order))
+    return place[np.asarray(numbers, dtype=np.int64)] if numbers else np.empty(0, dtype=np.int64)
+
+
+class _Ranges:
+    """Sorted strings, each with a name number and a place; yields the names whose string starts with a prefix."""
+
+    FIRST_BATCH = 32
+
+    def __init__(self, strings: list[str], numbers: list[int], places: npt.NDArray[np.int64]) -> None:
+        self.strings = strings
+        self.numbers = np.asarray(numbers, dtype=np.int64)
+        self.places = places
+
+    def starting_with(self, prefix: str) -> Iterator[int]:
+        """Name numbers whose string starts with `prefix`, by place; sorted lazily, a growing batch at a time."""
+        start = bisect.bisect_left(self.strings, prefix)
+        stop = bisect.bisect_left(self.strings, prefix + "\U0010ffff", lo=start)
+        places = self.places[start:stop]
+        done, batch = 0, self.FIRST_BATCH
+        while done < len(places):
+            if batch >= len(places):
+                chosen = np.argsort(places, kind="stable")
+            else:
+                chosen = np.argpartition(places, batch - 1)[:batch]
+                chosen = chosen[np.argsort(places[chosen], kind="stable")]
+            for i in chosen[done:]:
+                yield int(self.numbers[start + i])
+            done, batch = len(chosen), batch * 4
 
 
 def _one_per_entry(names: list[Name], limit: int) -> list[Name]:

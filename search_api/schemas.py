@@ -5,7 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 
-class HitPublic(BaseModel):
+class SensePublic(BaseModel):
+    """One ranked entry. A hit of a grouped search (`group=term`) lists its term's other senses as these."""
+
     id: str
     term: str
     score: float = Field(description="Fused score; higher is better.")
@@ -15,6 +17,14 @@ class HitPublic(BaseModel):
     category: str | None
     signals: dict[str, float] = Field(
         description="Each signal's own score: dense (cosine), lexical (BM25), name (0-1)."
+    )
+
+
+class HitPublic(SensePublic):
+    senses: list[SensePublic] | None = Field(
+        default=None,
+        description="Only with group=term: the other entries with this hit's term (its other senses) that also "
+        "answer the query, best first; absent otherwise.",
     )
 
 
@@ -68,7 +78,10 @@ class EntryPublic(BaseModel):
 class HealthPublic(BaseModel):
     status: str
     build: str = Field(description="The index build being served (its version directory's name).")
-    model: str
+    model: str = Field(description="The model that embedded the index's texts.")
+    query_model: str = Field(
+        description="The model that embeds queries: the same, or that base with a query adapter (name@checksum)."
+    )
     entries: int
     vectors: int
     built_at: str

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import bm25s
@@ -13,13 +13,14 @@ import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
 from indexer.encoder import Encoder
-from indexer.errors import QueryError
+from indexer.errors import IndexVersionError, QueryError
 from indexer.lexical import build_names_lexical, tokenize
 from indexer.onnx_encoder import load_query_encoder
 from indexer.schema import Entry
-from indexer.storage import StoredIndex, read_index
+from indexer.storage import StoredIndex, read_index, rebuild_hint
 from indexer.texts import field_text
-from search_api.features import UNSEEN, FieldRows, feature_matrix, name_columns
+from indexer.vector_index import HNSW_EF_SEARCH, stored_vectors
+from search_api.features import FieldRows, feature_matrix, name_columns
 from search_api.fusion import FusionWeights, Scores, fuse, max_idf, saturate, visible
 from search_api.hits import Answer, Hit
 from search_api.names import NameIndex, NameMatch
@@ -28,12 +29,22 @@ from search_api.snippets import shorten, snippet
 
 MAX_QUERY_CHARS = 500
 MAX_K = 50
-DENSE_CANDIDATES = 4096  # rows fetched from an index that cannot be scanned whole
+GROUPINGS = ("term",)
+MAX_SENSES = MAX_K  # senses attached to one grouped hit at most
+# Up to this many entries (with an exact index) every entry is scored; above it, or with an
+# approximate index, only candidates are: the entries of the nearest rows, the best BM25
+# entries, and the entries whose names match. Each candidate's fields are scored exactly.
+RANK_ALL_UP_TO = 50_000
+DENSE_CANDIDATES = 256  # nearest rows (field vectors) asked of the vector index
+LEXICAL_CANDIDATES = 100  # best BM25 entries
 
 
 @dataclass(frozen=True)
 class Signals:
-    """Each signal's score for every entry (arrays indexed by entry position), and the fused features."""
+    """Each signal's score for the entries scored (arrays indexed like `positions`), and the fused features.
+
+    `positions` are entry positions in glossary order: every entry, or on a large index the candidates.
+    """
 
     dense: Scores
     best_row: npt.NDArray[np.int64]  # the row of each entry's best-matching field
@@ -41,6 +52,7 @@ class Signals:
     name: Scores  # the entry's best name match, 0 to 1
     matches: dict[str, NameMatch]
     features: Scores  # (entries, len(FEATURES))
+    positions: npt.NDArray[np.int64]
 
 
 class Searcher:
@@ -51,7 +63,14 @@ class Searcher:
     'chatbot'
     """
 
-    def __init__(self, index: StoredIndex, encoder: Encoder, weights: FusionWeights | None = None) -> None:
+    def __init__(
+        self,
+        index: StoredIndex,
+        encoder: Encoder,
+        weights: FusionWeights | None = None,
+        rank_all: bool | None = None,
+    ) -> None:
+        """`rank_all`: score every entry (True), only candidates (False), or by size and index kind (None)."""
         self.index = index
         self.encoder = encoder
         self.weights = weights or FusionWeights.learned()
@@ -64,10 +83,18 @@ class Searcher:
         # a multi-threaded BLAS product over 6,307 rows took 13 ms instead of 0.8 ms.
         faiss.omp_set_num_threads(1)
         threadpool_limits(limits=1, user_api="blas")
-        self._matrix = _flat_vectors(index.vectors)  # a view, no copy: scanned whole with one product
+        self._matrix = stored_vectors(index.vectors)  # a view of FAISS's own buffer where it has one
+        self.approximate = not isinstance(index.vectors, faiss.IndexFlat)
+        if rank_all is None:
+            rank_all = not self.approximate and len(self.entries) <= RANK_ALL_UP_TO
+        self.rank_all = rank_all
+        self.dense_candidates = DENSE_CANDIDATES
+        if isinstance(index.vectors, faiss.IndexHNSW):
+            index.vectors.hnsw.efSearch = index.manifest.vector_index.ef_search or HNSW_EF_SEARCH
         self.names = NameIndex(self.entries)
         self._names_lexical = build_names_lexical(self.entries)
         self.lexical_unit = max_idf(len(self.entries))
+        self._term_key = [" ".join(entry.term.casefold().split()) for entry in self.entries]
 
     @classmethod
     def load(
@@ -82,24 +109,34 @@ class Searcher:
 
         `query_encoder` is "onnx" (the model run by ONNX Runtime: same vectors, faster) or "torch".
         """
-        index = read_index(Path(path), expected_model=encoder.name if encoder is not None else None)
-        return cls(index, encoder or load_query_encoder(index.manifest.model, threads, query_encoder), weights)
+        index = read_index(Path(path))
+        model = index.manifest.query_model_name
+        if encoder is not None and encoder.name != model:
+            raise IndexVersionError(
+                f"the index at {path} is queried with the model {model!r}, not {encoder.name!r}; "
+                f"{rebuild_hint(Path(path), index.manifest.source)}"
+            )
+        return cls(index, encoder or load_query_encoder(model, threads, query_encoder), weights)
 
     @property
     def model(self) -> str:
-        return self.index.manifest.model
+        """The model that embeds queries (the index's own, or the same base with a query adapter)."""
+        return self.index.manifest.query_model_name
 
-    def search(self, query: str, k: int = 10) -> list[Hit]:
-        """The best `k` entries for a query, best first (may be fewer, or none)."""
-        return self.answer(query, k).hits
+    def search(self, query: str, k: int = 10, group: str | None = None) -> list[Hit]:
+        """The best `k` entries for a query, best first (may be fewer, or none).
 
-    def answer(self, query: str, k: int = 10, weights: FusionWeights | None = None) -> Answer:
+        `group="term"`: the best `k` distinct terms, each hit carrying its term's other matching senses.
+        """
+        return self.answer(query, k, group=group).hits
+
+    def answer(self, query: str, k: int = 10, weights: FusionWeights | None = None, group: str | None = None) -> Answer:
         """Hits plus a did-you-mean name and the time spent embedding and searching."""
-        query = check_query(query, k)
+        query = check_query(query, k, group)
         started = time.perf_counter()
         vector = self.encoder.encode([query])
         embedded = time.perf_counter()
-        hits, matches = self.rank(query, vector[0], k, weights or self.weights)
+        hits, matches = self.rank(query, vector[0], k, weights or self.weights, group)
         finished = time.perf_counter()
         return Answer(
             query=query,
@@ -110,8 +147,13 @@ class Searcher:
         )
 
     def signals(self, query: str, vector: Scores) -> Signals:
-        """Every entry's score under each signal, for a query whose vector is already known."""
-        similarity = self._similarity(vector)
+        """The scores under each signal for a query whose vector is already known.
+
+        Every entry is scored (positions 0..n-1), or on a large or approximate index the candidates.
+        """
+        if not self.rank_all:
+            return self._candidate_signals(query, vector)
+        similarity = np.asarray(self._matrix @ vector, dtype=np.float32)
         dense, best_row = self._fields.dense(similarity)
         cosines, best = self._fields.cosines(similarity)
         matches = self.names.match(query)
@@ -120,40 +162,73 @@ class Searcher:
         lexical = self._bm25(self.index.lexical, tokens)
         lexical_names = self._bm25(self._names_lexical, tokens)
         features = feature_matrix(dense, cosines, best, self._saturated(lexical), names, self._saturated(lexical_names))
-        return Signals(dense, best_row, lexical, names.max(axis=1), matches, features)
+        positions = np.arange(len(self.entries), dtype=np.int64)
+        return Signals(dense, best_row, lexical, names.max(axis=1), matches, features, positions)
+
+    def _candidate_signals(self, query: str, vector: Scores) -> Signals:
+        """Signals of the candidate entries only: nearest rows' entries, best BM25 entries, name matches."""
+        matches = self.names.match(query)
+        tokens = list(tokenize(query))
+        lexical_all = self._bm25(self.index.lexical, tokens)
+        named = np.array([self._position[entry_id] for entry_id in matches], dtype=np.int64)
+        nearest = self._fields.row_entry[self._nearest_rows(vector)]
+        positions = np.unique(np.concatenate([nearest, _top(lexical_all, LEXICAL_CANDIDATES), named]))
+        found = self._fields.of_entries(positions, self._matrix, vector)
+        local = {self.entries[position].id: i for i, position in enumerate(positions)}
+        names = name_columns(matches, local, len(positions))
+        lexical = lexical_all[positions]
+        lexical_names = self._bm25(self._names_lexical, tokens, positions)
+        features = feature_matrix(
+            found.dense, found.cosines, found.best, self._saturated(lexical), names, self._saturated(lexical_names)
+        )
+        return Signals(found.dense, found.best_row, lexical, names.max(axis=1), matches, features, positions)
+
+    def _nearest_rows(self, vector: Scores) -> npt.NDArray[np.int64]:
+        """The rows most similar to the query: by the vector index, or by one product over a flat one."""
+        count = min(self.dense_candidates, len(self._row_field))
+        if count == 0:
+            return np.zeros(0, dtype=np.int64)
+        if self.approximate:
+            _, rows = self.index.vectors.search(vector.reshape(1, -1), count)
+            return rows[0][rows[0] >= 0].astype(np.int64)
+        return _top(np.asarray(self._matrix @ vector, dtype=np.float32), count, positive=False)
 
     def rank(
-        self, query: str, vector: Scores, k: int, weights: FusionWeights
+        self, query: str, vector: Scores, k: int, weights: FusionWeights, group: str | None = None
     ) -> tuple[list[Hit], dict[str, NameMatch]]:
         """Rank entries for a query whose vector is already known (evaluation embeds in batches)."""
         found = self.signals(query, vector)
         fused = fuse(found.features, weights)
         shown = visible(fused, found.name, weights)
         candidates = np.flatnonzero(shown)
-        order = candidates[np.argsort(-fused[candidates], kind="stable")[:k]]
-        hits = []
-        for position in order:
-            scores = {"dense": found.dense[position], "lexical": found.lexical[position], "name": found.name[position]}
+        order = candidates[np.argsort(-fused[candidates], kind="stable")]
+
+        def hit(local: int) -> Hit:
+            position = int(found.positions[local])
+            scores = {"dense": found.dense[local], "lexical": found.lexical[local], "name": found.name[local]}
             match = found.matches.get(self.entries[position].id)
-            hits.append(self._hit(position, float(fused[position]), scores, found.best_row[position], match, query))
+            return self._hit(position, float(fused[local]), scores, int(found.best_row[local]), match, query)
+
+        if group is None:
+            return [hit(local) for local in order[:k]], found.matches
+        groups: dict[str, list[int]] = {}
+        for local in order:
+            members = groups.get(self._term_key[found.positions[local]])
+            if members is None and len(groups) < k:
+                groups[self._term_key[found.positions[local]]] = [local]
+            elif members is not None and len(members) <= MAX_SENSES:
+                members.append(local)
+        hits = [replace(hit(first), senses=[hit(other) for other in others]) for first, *others in groups.values()]
         return hits, found.matches
 
-    def _similarity(self, vector: Scores) -> Scores:
-        """The query's cosine with every row; rows a non-flat index does not return get UNSEEN."""
-        if self._matrix is not None:
-            return np.asarray(self._matrix @ vector, dtype=np.float32)
-        count = min(self.index.vectors.ntotal, DENSE_CANDIDATES)
-        scores, rows = self.index.vectors.search(vector.reshape(1, -1), count)
-        keep = rows[0] >= 0
-        similarity = np.full(len(self._row_field), UNSEEN, dtype=np.float32)
-        similarity[rows[0][keep]] = scores[0][keep]
-        return similarity
-
     @staticmethod
-    def _bm25(retriever: bm25s.BM25, tokens: list[str]) -> Scores:
+    def _bm25(retriever: bm25s.BM25, tokens: list[str], positions: npt.NDArray[np.int64] | None = None) -> Scores:
+        """BM25 of every entry (bm25s sums the query tokens' sparse columns), or of some."""
         if not tokens:
-            return np.zeros(retriever.scores["num_docs"], dtype=np.float32)
-        return np.asarray(retriever.get_scores(tokens), dtype=np.float32)
+            count = retriever.scores["num_docs"] if positions is None else len(positions)
+            return np.zeros(count, dtype=np.float32)
+        scores = np.asarray(retriever.get_scores(tokens), dtype=np.float32)
+        return scores if positions is None else scores[positions]
 
     def _saturated(self, bm25: Scores) -> Scores:
         return saturate(bm25 / self.lexical_unit)
@@ -186,15 +261,15 @@ class Searcher:
         return None if answered else self.names.closest(query)
 
 
-def _flat_vectors(index: faiss.Index) -> npt.NDArray[np.float32] | None:
-    """The stored vectors of a flat index as a (rows, dimension) view of FAISS's own buffer."""
-    if not isinstance(index, faiss.IndexFlat) or index.ntotal == 0:
-        return None
-    flat = faiss.rev_swig_ptr(index.get_xb(), index.ntotal * index.d)
-    return np.asarray(flat, dtype=np.float32).reshape(index.ntotal, index.d)
+def _top(scores: Scores, count: int, positive: bool = True) -> npt.NDArray[np.int64]:
+    """The positions of the `count` highest scores (unordered); with `positive`, of positive ones only."""
+    chosen = np.flatnonzero(scores > 0) if positive else np.arange(len(scores))
+    if len(chosen) > count:
+        chosen = chosen[np.argpartition(-scores[chosen], count - 1)[:count]]
+    return chosen.astype(np.int64)
 
 
-def check_query(query: str, k: int) -> str:
+def check_query(query: str, k: int, group: str | None = None) -> str:
     """The query stripped, or a QueryError saying what is wrong with it."""
     if not isinstance(query, str) or is_blank(query):  # whitespace and zero-width characters are blank
         raise QueryError("the query is empty; type a word or a question")
@@ -202,4 +277,6 @@ def check_query(query: str, k: int) -> str:
         raise QueryError(f"the query is {len(query)} characters long; the maximum is {MAX_QUERY_CHARS}")
     if not 1 <= k <= MAX_K:
         raise QueryError(f"k must be between 1 and {MAX_K}, not {k}")
+    if group is not None and group not in GROUPINGS:
+        raise QueryError(f"group must be {' or '.join(GROUPINGS)} (or absent), not {group!r}")
     return strip_blank(query)

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         2.0, ge=0, description="Seconds between checks of the index for a new build; 0: never reload."
     )
     access_log: bool = Field(True, description="Log one line per request to stderr.")
+    ray_batch_size: int = Field(
+        8, ge=1, le=256, description="`glossary serve --ray`: queries embedded together at most, per replica."
+    )
+    ray_batch_wait_ms: float = Field(
+        2.0, ge=0, le=1000, description="`glossary serve --ray`: milliseconds a batch waits for more queries."
+    )
 
     @field_validator("rate_limit")
     @classmethod
@@ -92,13 +98,14 @@ class Settings(BaseSettings):
         FusionWeights().with_overrides(value)  # raises ValueError naming any unknown key
         return value
 
-    def load_searcher(self, encoder: Encoder | None = None) -> Searcher:
+    def load_searcher(self, encoder: Encoder | None = None, index: Path | None = None) -> Searcher:
         """The searcher these settings describe: index, fusion weights, query encoder, threads.
 
-        Pass the `encoder` of a searcher already loaded to reuse it (it must embed with the index's model).
+        Pass the `encoder` of a searcher already loaded to reuse it (it must embed with the index's model),
+        and `index` to read another directory than the setting's (one build of it, say).
         """
         return Searcher.load(
-            self.index,
+            index or self.index,
             encoder=encoder,
             weights=self.fusion_weights(),
             threads=self.threads,
@@ -108,6 +115,10 @@ class Settings(BaseSettings):
     def fusion_weights(self) -> FusionWeights:
         """The default fusion weights with this setting's overrides applied."""
         return FusionWeights.learned().with_overrides(self.fusion)
+
+    def load_build(self, index: Path, encoder: Encoder | None) -> Searcher:
+        """`load_searcher` as a holder's loader: the index directory to read, and the encoder to reuse if any."""
+        return self.load_searcher(encoder, index)
 
 
 @lru_cache

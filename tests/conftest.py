@@ -14,6 +14,7 @@ import uvicorn
 
 from indexer.build import build_index
 from indexer.encoder import DEFAULT_MODEL, SentenceTransformerEncoder, load_encoder
+from indexer.model_spec import DEFAULT_QUERY_MODEL
 from indexer.paths import BUNDLED_CORPUS
 from indexer.validation import load_glossary
 from search_api.app import create_app
@@ -40,9 +41,17 @@ def encoder() -> SentenceTransformerEncoder:
     return load_encoder(DEFAULT_MODEL)
 
 
-def _build(source: Path, out: Path, encoder: SentenceTransformerEncoder, complete: bool) -> Path:
+@pytest.fixture(scope="session")
+def query_encoder() -> SentenceTransformerEncoder:
+    """The default query model (the default model with the shipped query adapter), loaded once."""
+    return load_encoder(DEFAULT_QUERY_MODEL)
+
+
+def _build(
+    source: Path, out: Path, encoder: SentenceTransformerEncoder, complete: bool, query_model: str | None = None
+) -> Path:
     entries = load_glossary(source, complete=complete)
-    build_index(entries, out, DEFAULT_MODEL, lambda: encoder, str(source))
+    build_index(entries, out, DEFAULT_MODEL, lambda: encoder, str(source), query_model=query_model)
     return out
 
 
@@ -54,13 +63,14 @@ def mini_index(tmp_path_factory: pytest.TempPathFactory, encoder: SentenceTransf
 
 @pytest.fixture(scope="session")
 def bundled_index(tmp_path_factory: pytest.TempPathFactory, encoder: SentenceTransformerEncoder) -> Path:
-    """An index of the bundled glossary. Treat as read-only."""
-    return _build(BUNDLED_CORPUS, tmp_path_factory.mktemp("bundled") / "index", encoder, complete=True)
+    """An index of the bundled glossary, as `glossary index` builds it (queried with the query adapter)."""
+    out = tmp_path_factory.mktemp("bundled") / "index"
+    return _build(BUNDLED_CORPUS, out, encoder, complete=True, query_model=DEFAULT_QUERY_MODEL)
 
 
 @pytest.fixture(scope="session")
-def bundled_searcher(bundled_index: Path, encoder: SentenceTransformerEncoder) -> Searcher:
-    return Searcher.load(bundled_index, encoder=encoder)
+def bundled_searcher(bundled_index: Path, query_encoder: SentenceTransformerEncoder) -> Searcher:
+    return Searcher.load(bundled_index, encoder=query_encoder)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pytest
 
 from indexer.encoder import DEFAULT_MODEL, SentenceTransformerEncoder, resolve_model_path
 from indexer.errors import ModelLoadError
-from indexer.onnx_encoder import INFO_FILE, cache_dir, export, load_onnx_encoder, load_query_encoder
+from indexer.onnx_encoder import INFO_FILE, _export_dir, cache_dir, export, load_onnx_encoder, load_query_encoder
 
 TEXTS = [
     "what happens when a model makes predictions?",
@@ -40,17 +40,18 @@ def test_batches_of_many_lengths_give_each_text_its_own_vector(encoder: Sentence
 
 def test_export_is_kept_in_the_cache_directory() -> None:
     load_onnx_encoder(DEFAULT_MODEL)
-    exports = list((cache_dir() / "onnx").glob(f"*/{INFO_FILE}"))
-    assert len(exports) == 1 and (exports[0].parent / "model.onnx").stat().st_size > 1_000_000
+    exported = _export_dir(resolve_model_path(DEFAULT_MODEL), DEFAULT_MODEL)
+    assert exported.parent == cache_dir() / "onnx" and (exported / INFO_FILE).is_file()
+    assert (exported / "model.onnx").stat().st_size > 1_000_000
     assert not list((cache_dir() / "onnx").glob(".*tmp-*"))  # no half-written export left behind
 
 
 def test_an_export_that_loses_the_race_keeps_the_winner(tmp_path: Path) -> None:
     """Two workers starting together both export; the second to finish must not fail nor remove the first's."""
     target = tmp_path / "onnx" / "model"
-    export(resolve_model_path(DEFAULT_MODEL), target)
+    export(DEFAULT_MODEL, target)
     first = (target / "model.onnx").stat().st_mtime_ns
-    export(resolve_model_path(DEFAULT_MODEL), target)  # finishes second: keeps the first export
+    export(DEFAULT_MODEL, target)  # finishes second: keeps the first export
     assert (target / "model.onnx").stat().st_mtime_ns == first
     assert [p.name for p in target.parent.iterdir()] == ["model"]  # its own work removed, nothing half-written
 
@@ -66,10 +67,19 @@ def test_query_encoder_choice(tmp_path: Path) -> None:
 def test_a_failed_export_is_a_model_load_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Any failure while exporting becomes ModelLoadError, which load_query_encoder answers with torch."""
 
-    def broken_export(model_path: str, directory: Path) -> None:
+    def broken_export(model_name: str, directory: Path) -> None:
         raise RuntimeError("exporter exploded")
 
     monkeypatch.setenv("GLOSSARY_CACHE", str(tmp_path))
     monkeypatch.setattr("indexer.onnx_encoder.export", broken_export)
     with pytest.raises(ModelLoadError, match=r"cannot export or open .* \(RuntimeError: exporter exploded\)"):
         load_onnx_encoder(DEFAULT_MODEL)
+
+
+def test_a_padded_batch_gives_the_one_at_a_time_vectors() -> None:
+    """encode_batch (a server embedding concurrent queries together) pads texts of different lengths."""
+    onnx = load_onnx_encoder(DEFAULT_MODEL)
+    batched = onnx.encode_batch(TEXTS)
+    assert batched.dtype == np.float32 and batched.shape == (4, 384)
+    assert np.abs(batched - onnx.encode(TEXTS)).max() < 1e-6
+    assert np.array_equal(onnx.encode_batch(TEXTS[:1]), onnx.encode(TEXTS[:1]))  # one text: the same call

@@ -113,6 +113,7 @@ def test_unknown_term_and_route_are_404s(client: TestClient) -> None:
 def test_health_and_openapi(client: TestClient) -> None:
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["entries"] == 8 and health["vectors"] == 56
+    assert health["model"] == health["query_model"] == "sentence-transformers/all-MiniLM-L6-v2"  # no query adapter
     spec = client.get("/openapi.json").json()
     assert {"/search", "/suggest", "/terms", "/terms/{term_id}", "/health"} <= set(spec["paths"])
     assert client.get("/docs").status_code == 200
@@ -185,7 +186,7 @@ class BrokenSearcher:
     def __getattr__(self, name: str) -> object:
         return getattr(self._searcher, name)
 
-    def answer(self, query: str, k: int = 10) -> object:
+    def answer(self, query: str, k: int = 10, **options: object) -> object:
         if query == "warm up":
             return self._searcher.answer(query, k)
         raise RuntimeError("a bug")

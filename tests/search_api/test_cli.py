@@ -56,11 +56,18 @@ def test_index_then_search_as_text_and_json(tmp_path: Path, encoder: object) -> 
     assert set(payload["hits"][0]) >= {"id", "term", "score", "matched_field", "snippet", "definition"}
 
 
-def test_search_and_serve_refuse_a_missing_index(tmp_path: Path) -> None:
-    for command in (["search", "dropout"], ["serve"]):
+def test_search_and_serve_refuse_a_missing_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    for command in (["search", "dropout"], ["serve"], ["serve", "--ray"]):
         result = runner.invoke(app, [*command, "--index", str(tmp_path / "none")])
         assert result.exit_code == 1
         assert f"error: no index at {tmp_path / 'none'}; build one with: glossary index --out" in result.stderr
+        assert "serving" not in result.stderr  # nothing started
+
+
+def test_replicas_are_for_ray(mini_index: Path) -> None:
+    result = runner.invoke(app, ["serve", "--index", str(mini_index), "--replicas", "2"])
+    assert result.exit_code == 2 and "error: --replicas is for --ray; without it, use --workers" in result.stderr
 
 
 def test_search_refuses_a_damaged_index(tmp_path: Path, mini_index: Path) -> None:
@@ -104,6 +111,29 @@ def test_index_into_an_unwritable_place_is_one_line_before_embedding(tmp_path: P
         f"error: cannot write the index at {tmp_path}/a-file/index: Not a directory; "
         "choose another --out (or GLOSSARY_INDEX)"
     ]
+
+
+def test_tune_writes_an_adapter_that_index_can_name(tmp_path: Path, encoder: object) -> None:
+    """A real (one-step) training run from the CLI, then an index queried through the adapter."""
+    adapter = tmp_path / "adapter"
+    result = runner.invoke(app, ["tune", "--out", str(adapter), "--glossary", str(MINI), "--wordnet-pairs", "0"])
+    assert result.exit_code == 0, result.output
+    assert f"Adapter written to {adapter}" in result.output
+    assert sorted(p.name for p in adapter.iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
+    query_model = f"sentence-transformers/all-MiniLM-L6-v2+{adapter}"
+    out = tmp_path / "index"
+    built = runner.invoke(app, ["index", str(MINI), "--out", str(out), "--query-model", query_model])
+    assert built.exit_code == 0, built.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["query_model"].startswith(query_model + "@")
+    found = runner.invoke(app, ["search", "switching off random neurons during training", "--index", str(out)])
+    assert found.exit_code == 0 and "[dropout]" in found.output.splitlines()[0]
+
+
+def test_tune_without_wordnet_data_says_how_to_get_it(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["tune", "--out", str(tmp_path / "a"), "--glossary", str(MINI), "--wordnet", "/nope"])
+    assert result.exit_code == 1 and "apt-get install wordnet-base" in result.output
+    assert not (tmp_path / "a").exists()
 
 
 def test_progress_log_estimates_time_left_from_the_lengths_left(

@@ -25,6 +25,7 @@ from indexer.encoder import DEFAULT_MODEL, SentenceTransformerEncoder
 from indexer.publish import versions_dir
 from indexer.storage import VECTORS
 from indexer.validation import load_glossary
+from search_api.holder import SearcherHolder, build_name
 from search_api.searcher import Searcher
 from search_api.settings import Settings
 
@@ -125,3 +126,25 @@ def test_searches_during_rebuilds_never_fail_and_never_mix_builds(
     assert answers and all(status == 200 for status, _, _ in answers)
     assert all(categories == {builds[build]} for _, build, categories in answers)
     assert {build for _, build, _ in answers} == set(builds)  # every build answered some of them
+
+
+def test_serve_from_pins_a_build_and_refuses_one_that_is_not_there(
+    index: Path, encoder: SentenceTransformerEncoder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What a Ray Serve replica's reconfigure does with user_config {index_version: BUILD or null}."""
+    settings = Settings(index=index)
+    holder = SearcherHolder(Searcher.load(index, encoder=encoder), index, settings.load_build)
+    first = current_version(index)
+    assert not holder.serve_from(versions_dir(index) / first)  # the build it serves: nothing to load
+    publish_build(index, 1, encoder)
+    second = current_version(index)
+    assert holder.serve_from(versions_dir(index) / first) is False and build_name(holder.current) == first
+    assert holder.serve_from(index) and build_name(holder.current) == second  # following the index path
+    assert holder.serve_from(versions_dir(index) / first) and build_name(holder.current) == first  # pinned
+    assert {hit.category for hit in holder.current.search("dropout")} != {"build 1"}
+    publish_build(index, 2, encoder)
+    assert not holder.reload_if_changed() and build_name(holder.current) == first  # a pinned build stays
+    with caplog.at_level(logging.ERROR, logger="glossary.reload"):
+        assert not holder.serve_from(versions_dir(index) / "no-such-build")
+    assert "no index build at" in caplog.text and build_name(holder.current) == first
+    assert holder.serve_from(index) and build_name(holder.current) == current_version(index)

@@ -144,10 +144,10 @@ class SlowSearcher:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._searcher, name)
 
-    def answer(self, query: str, k: int = 10) -> Any:
+    def answer(self, query: str, k: int = 10, **options: Any) -> Any:
         if query != "warm up":
             time.sleep(self._pause)
-        return self._searcher.answer(query, k)
+        return self._searcher.answer(query, k, **options)
 
 
 def test_requests_beyond_the_in_flight_cap_get_503_and_health_stays_fast(mini_searcher: Searcher) -> None:

@@ -1,0 +1,88 @@
+"""Query embeddings batched across concurrent requests, with Ray Serve's `@serve.batch`.
+
+The app answers each search in a worker thread, and `Searcher.answer` embeds its one query
+with `encoder.encode([query])`. A `BatchingEncoder` in the encoder's place hands that query
+to the server's event loop, where `serve.batch` gathers the queries of the searches running
+at that moment (up to `max_batch_size`, waiting at most `batch_wait_s` for more) into one
+model call, and each thread gets its own row back. Nothing else in the app changes: ranking
+still runs per request, in its thread.
+
+A batch of one is embedded exactly as a single process embeds it; a larger batch is one padded
+model call (`OnnxEncoder.encode_batch`, or sentence-transformers' own batching), whose vectors
+equal the one-at-a-time vectors within float rounding (1e-6).
+
+Ray is imported here only; the plain server never imports this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+import anyio.to_thread
+import numpy as np
+
+from indexer.encoder import Encoder, Vectors
+from indexer.onnx_encoder import OnnxEncoder
+
+
+def embed_together(encoder: Encoder, texts: Sequence[str]) -> Vectors:
+    """One model call for several texts; one text exactly as `Searcher.answer` embeds it alone."""
+    if len(texts) > 1 and isinstance(encoder, OnnxEncoder):
+        return encoder.encode_batch(texts)
+    return encoder.encode(texts)  # sentence-transformers pads and batches a list itself
+
+
+class BatchingEncoder:
+    """An `Encoder` whose one-text calls from worker threads are embedded together on the event loop."""
+
+    def __init__(
+        self,
+        inner: Encoder,
+        loop: asyncio.AbstractEventLoop,
+        max_batch_size: int = 8,
+        batch_wait_s: float = 0.002,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        from ray import serve
+
+        self.inner = inner
+        self._loop = loop
+        self._on_batch = on_batch
+        # Decorating the bound method gives this encoder a queue of its own (a class-level
+        # decorator would share one queue, and so one model, among every instance).
+        self._batched = serve.batch(max_batch_size=max_batch_size, batch_wait_timeout_s=batch_wait_s)(self._embed_batch)
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    @property
+    def runtime(self) -> str:
+        return self.inner.runtime
+
+    def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> Vectors:
+        """One text from a worker thread joins the current batch; anything else is embedded directly."""
+        if len(texts) != 1 or self._on_loop_thread() or self._loop.is_closed():
+            return self.inner.encode(texts, progress)
+        row: Vectors = asyncio.run_coroutine_threadsafe(self._batched(texts[0]), self._loop).result()
+        if progress is not None:
+            progress(1)
+        return row.reshape(1, -1)
+
+    def _on_loop_thread(self) -> bool:
+        """True when called on the event loop's own thread (the app's warm-up), which must not wait on itself."""
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:  # no loop runs in this thread: a worker thread
+            return False
+
+    async def _embed_batch(self, texts: list[str]) -> list[Vectors]:
+        if self._on_batch is not None:
+            self._on_batch(len(texts))
+        vectors = await anyio.to_thread.run_sync(embed_together, self.inner, texts)
+        return list(np.asarray(vectors, dtype=np.float32))
