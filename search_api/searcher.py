@@ -216,12 +216,26 @@ class Searcher:
 
     @staticmethod
     def _bm25(retriever: bm25s.BM25, tokens: list[str], positions: npt.NDArray[np.int64] | None = None) -> Scores:
-        """BM25 of every entry (bm25s sums the query tokens' sparse columns), or of some."""
+        """BM25 of every entry (bm25s adds up the query tokens' sparse columns), or of some entries only.
+
+        For some entries (sorted positions), only the columns' cells of those entries are added up:
+        no array over the whole corpus.
+        """
         if not tokens:
             count = retriever.scores["num_docs"] if positions is None else len(positions)
             return np.zeros(count, dtype=np.float32)
-        scores = np.asarray(retriever.get_scores(tokens), dtype=np.float32)
-        return scores if positions is None else scores[positions]
+        if positions is None:
+            return np.asarray(retriever.get_scores(tokens), dtype=np.float32)
+        ids = retriever.get_tokens_ids(tokens)
+        indptr, indices, data = (retriever.scores[name] for name in ("indptr", "indices", "data"))
+        cells = [np.arange(indptr[i], indptr[i + 1]) for i in ids]
+        if not cells or len(positions) == 0:
+            return np.zeros(len(positions), dtype=np.float32)
+        cell = np.concatenate(cells)
+        where = np.minimum(np.searchsorted(positions, indices[cell]), len(positions) - 1)
+        kept = positions[where] == indices[cell]
+        summed = np.bincount(where[kept], weights=data[cell][kept], minlength=len(positions))
+        return summed.astype(np.float32)
 
     def _saturated(self, bm25: Scores) -> Scores:
         return saturate(bm25 / self.lexical_unit)
