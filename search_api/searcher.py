@@ -167,8 +167,8 @@ class Searcher:
         nearest = self._fields.row_entry[self._nearest_rows(vector)]
         positions = np.unique(np.concatenate([nearest, _top(lexical_all, LEXICAL_CANDIDATES), named]))
         found = self._fields.of_entries(positions, self._matrix, vector)
-        local = {self.entries[position].id: i for i, position in enumerate(positions)}
-        names = name_columns(matches, local, len(positions))
+        named_at = np.searchsorted(positions, named)  # every named entry is a candidate
+        names = name_columns(matches, dict(zip(matches, named_at.tolist(), strict=True)), len(positions))
         lexical = lexical_all[positions]
         lexical_names = self._bm25(self._names_lexical, tokens, positions)
         features = feature_matrix(
