@@ -174,8 +174,8 @@ class Searcher:
         nearest = self._fields.row_entry[self._nearest_rows(vector)]
         positions = np.unique(np.concatenate([nearest, _top(lexical_all, LEXICAL_CANDIDATES), named]))
         found = self._fields.of_entries(positions, self._matrix, vector)
-        local = {self.entries[position].id: i for i, position in enumerate(positions)}
-        names = name_columns(matches, local, len(positions))
+        named_at = np.searchsorted(positions, named)  # every named entry is a candidate
+        names = name_columns(matches, dict(zip(matches, named_at.tolist(), strict=True)), len(positions))
         lexical = lexical_all[positions]
         lexical_names = self._bm25(self._names_lexical, tokens, positions)
         features = feature_matrix(
@@ -223,12 +223,26 @@ class Searcher:
 
     @staticmethod
     def _bm25(retriever: bm25s.BM25, tokens: list[str], positions: npt.NDArray[np.int64] | None = None) -> Scores:
-        """BM25 of every entry (bm25s sums the query tokens' sparse columns), or of some."""
+        """BM25 of every entry (bm25s adds up the query tokens' sparse columns), or of some entries only.
+
+        For some entries (sorted positions), only the columns' cells of those entries are added up:
+        no array over the whole corpus.
+        """
         if not tokens:
             count = retriever.scores["num_docs"] if positions is None else len(positions)
             return np.zeros(count, dtype=np.float32)
-        scores = np.asarray(retriever.get_scores(tokens), dtype=np.float32)
-        return scores if positions is None else scores[positions]
+        if positions is None:
+            return np.asarray(retriever.get_scores(tokens), dtype=np.float32)
+        ids = retriever.get_tokens_ids(tokens)
+        indptr, indices, data = (retriever.scores[name] for name in ("indptr", "indices", "data"))
+        cells = [np.arange(indptr[i], indptr[i + 1]) for i in ids]
+        if not cells or len(positions) == 0:
+            return np.zeros(len(positions), dtype=np.float32)
+        cell = np.concatenate(cells)
+        where = np.minimum(np.searchsorted(positions, indices[cell]), len(positions) - 1)
+        kept = positions[where] == indices[cell]
+        summed = np.bincount(where[kept], weights=data[cell][kept], minlength=len(positions))
+        return summed.astype(np.float32)
 
     def _saturated(self, bm25: Scores) -> Scores:
         return saturate(bm25 / self.lexical_unit)
