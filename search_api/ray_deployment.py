@@ -63,8 +63,8 @@ class ReplicaConfig(BaseModel):
 
 @serve.deployment(
     name=DEPLOYMENT_NAME,
-    # The app's own in-flight cap (GLOSSARY_MAX_IN_FLIGHT) answers 503; Ray queues up to this many
-    # more per replica at the proxy before refusing with 503 itself.
+    # Ray sends a replica at most max_ongoing_requests at once (glossary_app sets it to the app's own cap,
+    # GLOSSARY_MAX_IN_FLIGHT); up to max_queued_requests more wait in each proxy, and Ray answers 503 beyond.
     max_ongoing_requests=32,
     max_queued_requests=64,
     ray_actor_options={"num_cpus": 1},
