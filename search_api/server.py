@@ -17,7 +17,6 @@ import multiprocessing
 import os
 import signal
 import socket
-import threading
 import time
 from http import HTTPStatus
 from typing import Any
@@ -199,15 +198,21 @@ class Supervisor:
     GIVE_UP_AFTER = 5  # workers in a row that died within STARTUP_SECONDS of starting
 
     STARTUP_SECONDS = 30.0
+    POLL_SECONDS = 0.2  # how often the workers are checked, and the longest a stop waits to be noticed
 
     def __init__(self, workers: int) -> None:
         # Forked from a supervisor that has imported the app and started no thread: a worker starts
         # without importing everything again (about a second of CPU each), and loads only the index.
+        import onnxruntime  # noqa: F401 - what loading the index imports, likewise
+        import tokenizers  # noqa: F401
+
         import search_api.app  # noqa: F401 - imported here, once, for the workers
 
         self.context = multiprocessing.get_context("fork")
         self.workers = workers
-        self.stop = threading.Event()
+        # A plain flag, set by the signal handlers: a threading.Event would deadlock if a signal came
+        # while this thread held the Event's own lock (inside wait), since set() takes that lock too.
+        self.stopping = False
         self.processes: list[tuple[multiprocessing.process.BaseProcess, float]] = []
 
     def start_worker(self) -> tuple[multiprocessing.process.BaseProcess, float]:
@@ -217,10 +222,13 @@ class Supervisor:
 
     def run(self) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: self.stop.set())
+            signal.signal(sig, self.request_stop)
         self.processes = [self.start_worker() for _ in range(self.workers)]
         early_deaths = 0
-        while not self.stop.wait(0.5):
+        while not self.stopping:
+            time.sleep(self.POLL_SECONDS)  # a signal's handler runs during the sleep, which then continues
+            if self.stopping:
+                break
             for number, (process, started) in enumerate(self.processes):
                 if process.is_alive():
                     continue
@@ -229,11 +237,14 @@ class Supervisor:
                 logger.error("worker %s exited with code %s after %.0f s", process.pid, process.exitcode, lived)
                 if early_deaths >= self.GIVE_UP_AFTER:
                     logger.error("workers keep dying as they start; stopping")
-                    self.stop.set()
+                    self.stopping = True
                     break
                 time.sleep(self.RESTART_PAUSE)
                 self.processes[number] = self.start_worker()
         self.shutdown()
+
+    def request_stop(self, signum: int, frame: Any) -> None:
+        self.stopping = True
 
     def shutdown(self) -> None:
         for process, _ in self.processes:

@@ -45,12 +45,13 @@ def healthy(url: str) -> bool:
         return False
 
 
-def test_serve_starts_the_workers_asked_for_and_each_loads_the_index(mini_index: Path) -> None:
+def test_serve_starts_the_workers_asked_for_replaces_a_dead_one_and_stops_on_sigint(mini_index: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "GLOSSARY_WORKERS": "2", "GLOSSARY_QUERY_ENCODER": "torch", "GLOSSARY_RATE_LIMIT": ""}
     glossary = Path(sys.executable).parent / "glossary"
     command = [str(glossary), "serve", "--index", str(mini_index), "--port", str(port)]
+    replaced: list[int] = []
     server = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 180
@@ -73,7 +74,18 @@ def test_serve_starts_the_workers_asked_for_and_each_loads_the_index(mini_index:
             for client in clients:
                 client.close()
         assert sum(gained) == 16 and min(gained) >= 2, gained
+        # A worker that dies is replaced, and the other one answers meanwhile.
+        os.kill(workers[0], signal.SIGKILL)
+        assert httpx.get(f"{url}/health", timeout=30).status_code == 200
+        while set(worker_pids(server.pid)) in ({workers[1]}, set(workers)):
+            assert server.poll() is None and time.monotonic() < deadline, "no worker replaced the killed one"
+            time.sleep(0.2)
+        replaced = worker_pids(server.pid)
+        assert len(replaced) == 2 and workers[1] in replaced and workers[0] not in replaced
     finally:
         server.send_signal(signal.SIGINT)
         _, stderr = server.communicate(timeout=60)
     assert "with 2 worker process(es)" in stderr
+    assert f"worker {workers[0]} exited with code -9" in stderr
+    assert server.returncode == 0, stderr
+    assert not [pid for pid in replaced if Path(f"/proc/{pid}").exists()], "a worker outlived the server"
