@@ -22,7 +22,7 @@ from search_api.errors import install_error_handlers
 from search_api.hits import Hit
 from search_api.holder import Loader, SearcherHolder, build_name
 from search_api.middleware import AccessLog, HeadAsGet, JsonCORSMiddleware, SecurityHeaders
-from search_api.pool import FairPool
+from search_api.pool import FairPool, lowered
 from search_api.querytext import NOT_BLANK_PATTERN, is_blank
 from search_api.schemas import (
     EntryPublic,
@@ -79,6 +79,7 @@ def create_app(
         # served to waiting clients in turn; the event loop (which answers /health and sheds load)
         # then competes for the interpreter with a few threads, not dozens.
         app.state.search_pool = FairPool(settings.search_slots)
+        app.state.search_niceness = settings.search_niceness
         watcher = asyncio.create_task(holder.watch(settings.reload_interval)) if settings.reload_interval else None
         yield
         if watcher is not None:
@@ -132,7 +133,7 @@ def _hit_public(hit: Hit, grouped: bool) -> HitPublic:
     fields: dict[str, object] = {name: getattr(hit, name) for name in SensePublic.model_fields}
     if grouped:
         fields["senses"] = [_sense_public(sense) for sense in hit.senses]
-    return HitPublic(**fields)  # type: ignore[arg-type]
+    return HitPublic(**fields)
 
 
 def _summary(searcher: Searcher, entry_id: str) -> TermSummary:
@@ -177,7 +178,7 @@ def _add_routes(app: FastAPI) -> None:
         async with pool.slot(client):
             # ungrouped, answer(q, k) as ever: wrappers of the searcher (test doubles) need not know `group`
             ask = partial(searcher.answer, q, k) if grouping is None else partial(searcher.answer, q, k, group=grouping)
-            answer = await anyio.to_thread.run_sync(ask)
+            answer = await anyio.to_thread.run_sync(lowered(ask, request.app.state.search_niceness))
         inference = InferencePublic(
             model=searcher.model, embed_ms=answer.embed_ms, search_ms=answer.search_ms, build=build_name(searcher)
         )

@@ -9,9 +9,37 @@ each other client's, however many a greedy one has queued.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
+_thread = threading.local()
+
+
+def lowered(call: Callable[[], T], niceness: int) -> Callable[[], T]:
+    """`call`, run with the calling thread scheduled `niceness` steps lower (once per thread, for good).
+
+    Searches run in worker threads; the event loop's thread answers /health and turns excess
+    load away. On a saturated machine the kernel then gives the loop its turn first, so those
+    stay quick while searches queue. (Linux applies a thread's nice value to that thread alone;
+    elsewhere, or if the kernel refuses, nothing changes.)
+    """
+
+    def run() -> T:
+        if niceness and getattr(_thread, "niceness", 0) < niceness:
+            with contextlib.suppress(OSError, AttributeError):
+                thread = threading.get_native_id()
+                now = os.getpriority(os.PRIO_PROCESS, thread)
+                os.setpriority(os.PRIO_PROCESS, thread, min(19, now + niceness - getattr(_thread, "niceness", 0)))
+            _thread.niceness = niceness
+        return call()
+
+    return run
 
 
 class FairPool:

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     search_slots: int = Field(
         1, ge=1, description="Searches run at once per worker; waiting ones are served client by client in turn."
     )
+    search_niceness: int = Field(
+        5,
+        ge=0,
+        le=19,
+        description="How much lower the threads that run searches are scheduled than the thread that "
+        "answers /health and sheds load (Linux nice steps; 0: the same).",
+    )
     max_in_flight_per_client: int = Field(
         4, ge=1, description="Requests in flight per worker from one client beyond which it gets 429."
     )

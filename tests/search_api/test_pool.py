@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 
-from search_api.pool import FairPool
+from search_api.pool import FairPool, lowered
 
 
 async def served_order(requests: list[str]) -> list[str]:
@@ -67,3 +69,24 @@ def test_two_slots_let_two_searches_run_at_once() -> None:
         return most[0]
 
     assert asyncio.run(scenario()) == 2
+
+
+def test_searches_run_in_threads_scheduled_lower_than_the_event_loop() -> None:
+    """The thread that searched is niced (once, however often it searches); the calling thread is not."""
+
+    def priority() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    seen: list[int] = []
+
+    def worker() -> None:
+        for _ in range(3):
+            seen.append(lowered(priority, 5)())
+
+    before = priority()
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert seen == [min(19, before + 5)] * 3
+    assert priority() == before
+    assert lowered(lambda: "answer", 0)() == "answer" and priority() == before
