@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -221,7 +221,7 @@ class _Ranges:
             done, batch = len(chosen), batch * 4
 
 
-def _one_per_entry(names: list[Name], limit: int) -> list[Name]:
+def _one_per_entry(names: Iterable[Name], limit: int) -> list[Name]:
     seen: set[str] = set()
     chosen = []
     for n in names:

@@ -190,7 +190,7 @@ class Searcher:
             return np.zeros(0, dtype=np.int64)
         if self.approximate:
             _, rows = self.index.vectors.search(vector.reshape(1, -1), count)
-            return rows[0][rows[0] >= 0].astype(np.int64)
+            return np.asarray(rows[0][rows[0] >= 0], dtype=np.int64)
         return _top(np.asarray(self._matrix @ vector, dtype=np.float32), count, positive=False)
 
     def rank(
