@@ -23,6 +23,7 @@ import argparse
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -144,13 +145,18 @@ def peak_rss(entries_file: Path, work: Path, threads: int) -> None:
     print(f"  {out.strip()}; {load()}")
 
 
-def reindex(work: Path, bundled_index: Path | None, threads: int) -> None:
+def bundled(work: Path, bundled_index: Path | None) -> tuple[Path, Path]:
+    """A copy of the bundled glossary and its index (copied from `bundled_index`, or built)."""
     corpus, index = work / "corpus", work / "bundled-index"
     shutil.copytree(BUNDLED_CORPUS, corpus)
     if bundled_index is not None:
         shutil.copytree(bundled_index, index, symlinks=False)
-    wall, cpu, _, out, _ = run_child(glossary_command("index", str(corpus), "--out", str(index)))
+    wall, _, _, out, _ = run_child(glossary_command("index", str(corpus), "--out", str(index)))
     print(f"bundled glossary index (copied or built): {wall:.1f} s: {out.strip()}")
+    return corpus, index
+
+
+def reindex(corpus: Path, index: Path) -> None:
     file = corpus / "data.yaml"
     original = file.read_text("utf-8")
     for attempt in range(1, 4):
@@ -160,7 +166,6 @@ def reindex(work: Path, bundled_index: Path | None, threads: int) -> None:
         wall, cpu, rss, out, _ = run_child(glossary_command("index", str(corpus), "--out", str(index)))
         print(f"one-entry edit, glossary index: {wall:.2f} s wall, {cpu:.2f} s CPU, peak RSS {rss:.0f} MiB; {load()}")
         print(f"  {out.strip()}")
-    serve(index)
 
 
 def free_port() -> int:
@@ -169,9 +174,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve(index: Path) -> None:
+def serve(index: Path, runs: int) -> None:
     for workers in (1, 2):
-        for _ in range(2):
+        times = []
+        for _ in range(runs):
             port = free_port()
             command = glossary_command("serve", "--index", str(index), "--port", str(port), "--workers", str(workers))
             started = time.perf_counter()
@@ -186,7 +192,9 @@ def serve(index: Path) -> None:
             seconds = time.perf_counter() - started
             process.terminate()
             process.wait(60)
+            times.append(seconds)
             print(f"glossary serve --workers {workers}: /health answered {seconds:.2f} s after starting; {load()}")
+        print(f"glossary serve --workers {workers}: median {statistics.median(times):.2f} s over {runs} starts")
 
 
 def main() -> None:
@@ -197,7 +205,8 @@ def main() -> None:
     parser.add_argument("--rss-entries", type=int, default=30000, help="entries for the peak RSS figure")
     parser.add_argument("--threads", type=int, default=available_cores())
     parser.add_argument("--bundled-index", type=Path, help="an index of the bundled glossary to copy (else built)")
-    parser.add_argument("--skip", default="", help="comma-separated: throughput, rss, reindex")
+    parser.add_argument("--skip", default="", help="comma-separated: throughput, rss, reindex, serve")
+    parser.add_argument("--serve-runs", type=int, default=5, help="starts of `glossary serve` per worker count")
     parser.add_argument(
         "--hide-numba",
         action="store_true",
@@ -224,8 +233,12 @@ def main() -> None:
                     throughput(sample, work / name, args.threads, args.torch_sample)
                 else:
                     peak_rss(sample, work, args.threads)
-        if "reindex" not in skip:
-            reindex(work, args.bundled_index, args.threads)
+        if not {"reindex", "serve"} <= skip:
+            corpus, index = bundled(work, args.bundled_index)
+            if "reindex" not in skip:
+                reindex(corpus, index)
+            if "serve" not in skip:
+                serve(index, args.serve_runs)
 
 
 if __name__ == "__main__":

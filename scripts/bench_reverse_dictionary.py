@@ -10,9 +10,14 @@ the rank is the 0-based position of the target word among the distinct words ret
 sense first), a word missing from the top 100 counts as 1000. For `unseen`, every WordNet
 sense of the target is removed from the ranking (Hill et al.'s protocol).
 
+Then, in the same run, the large index and the bundled glossary's index answer the same
+evaluation questions and typed prefixes in turn (scripts/bench_search.py's comparison):
+`Searcher.answer`, `/suggest`'s name matching and both routes through the app, p50 and p99,
+with the ratios. The build's time and peak memory are printed first.
+
 Never tune on these queries: they are an outside check.
 
-    .venv/bin/python scripts/bench_reverse_dictionary.py --data DIR --work DIR [--sets desc]
+    .venv/bin/python scripts/bench_reverse_dictionary.py --data DIR --work DIR [--sets desc] [--bundled-index .index]
 """
 
 from __future__ import annotations
@@ -32,10 +37,14 @@ from indexer.build import build_index
 from indexer.encoder import DEFAULT_MODEL, available_cores
 from indexer.model_spec import DEFAULT_QUERY_MODEL
 from indexer.onnx_encoder import load_runtime_encoder
+from indexer.paths import default_index_dir
 from indexer.validation import load_glossary
 from search_api.cli import build_status, progress_log
 from search_api.fusion import FusionWeights
 from search_api.searcher import Searcher
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_search import compare
 
 CAP = 1000
 DEPTH = 100  # distinct words ranked per query
@@ -94,9 +103,18 @@ def main() -> None:
     parser.add_argument(
         "--query-model",
         default=DEFAULT_QUERY_MODEL,
-        help="model that embeds the queries (default: the shipped query adapter; give --model's value for none)",
+        help="model that embeds the queries: MODEL+ADAPTER, or MODEL (default: the default model; no adapter ships)",
     )
+    parser.add_argument(
+        "--bundled-index",
+        type=Path,
+        default=default_index_dir(),
+        help="the bundled glossary's index, timed beside the large one (`glossary index` builds it)",
+    )
+    parser.add_argument("--latency-questions", type=int, default=200, help="eval questions timed per pass; 0: skip")
     args = parser.parse_args()
+    if args.latency_questions and not (args.bundled_index / "manifest.json").exists():
+        parser.error(f"no index at {args.bundled_index}: run `glossary index` first, or pass --latency-questions 0")
     args.work.mkdir(parents=True, exist_ok=True)
     glossary, index = args.work / "glossary.jsonl", args.work / "index"
     ids = write_glossary(args.data, glossary)
@@ -115,9 +133,10 @@ def main() -> None:
     )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"index: {len(ids)} entries, {report.vectors} vectors, {report.embedded} texts embedded, "
+        f"index: {len(ids):,} entries, {report.vectors:,} vectors, {report.embedded:,} texts embedded "
+        f"({report.resumed:,} taken from an interrupted build's checkpoints, {report.reused:,} rows reused), "
         f"{time.perf_counter() - started:.0f} s, peak RSS {peak:.0f} MB",
-        file=sys.stderr,
+        flush=True,
     )
     searcher = Searcher.load(index)
     rankers = {"full ranker (as served)": searcher.weights, "dense alone": FusionWeights.only("dense")}
@@ -129,6 +148,10 @@ def main() -> None:
                 f"| {name} ({len(queries)}) | {label} | {summary(word_ranks(searcher, queries, weights, ids))} |",
                 flush=True,
             )
+    del searcher
+    if args.latency_questions:
+        print("\nlatency, the bundled glossary beside this index, in the same run:", flush=True)
+        compare(args.bundled_index, index, limit=args.latency_questions, passes=2)
 
 
 if __name__ == "__main__":

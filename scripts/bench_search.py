@@ -107,34 +107,57 @@ def main() -> None:
     parser.add_argument("--http-queries", type=int, default=100, help="questions sent as GET /search")
     parser.add_argument("--http-every", type=int, default=4, help="every n-th typed prefix sent as GET /suggest")
     args = parser.parse_args()
-    labels = ["index" if args.large is None else "bundled", "large"]
-    loaded = [load(args.index)] + ([load(args.large)] if args.large is not None else [])
+    compare(
+        args.index,
+        args.large,
+        args.queries,
+        args.passes,
+        args.limit,
+        args.suggest_rounds,
+        args.http_queries,
+        args.http_every,
+    )
+
+
+def compare(
+    index: Path,
+    large: Path | None,
+    queries_file: Path = BUNDLED_QUERIES,
+    passes: int = 3,
+    limit: int = 300,
+    suggest_rounds: int = 2,
+    http_queries: int = 100,
+    http_every: int = 4,
+) -> None:
+    """Print the latency figures of one index, or of a large one beside it (see the module's doc)."""
+    labels = ["index" if large is None else "bundled", "large"]
+    loaded = [load(index)] + ([load(large)] if large is not None else [])
     searchers = [searcher for searcher, _ in loaded]
     for label, (searcher, seconds) in zip(labels, loaded, strict=False):
         print(describe(label, searcher, seconds))
     print(
         f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, load average {os.getloadavg()}"
     )
-    lines = args.queries.read_text("utf-8").splitlines()
-    queries = [json.loads(line)["query"] for line in lines if line.strip()][: args.limit]
-    times = time_answers(searchers, queries, args.passes)
-    print(f"Searcher.answer, {len(queries)} questions x {args.passes} passes after a warm-up, interleaved:")
+    lines = queries_file.read_text("utf-8").splitlines()
+    queries = [json.loads(line)["query"] for line in lines if line.strip()][:limit]
+    times = time_answers(searchers, queries, passes)
+    print(f"Searcher.answer, {len(queries)} questions x {passes} passes after a warm-up, interleaved:")
     for label, record in zip(labels, times, strict=False):
         print(f"[{label}]")
         for name in ("answer", "embed", "rank"):
             print("  " + line(name, record[name]))
-    if args.large is None:
+    if large is None:
         return
     ratio = statistics.median(times[1]["answer"]) / statistics.median(times[0]["answer"])
     print(f"answer p50, large / bundled: {ratio:.2f}x")
     names = [name for searcher in searchers for name in typed_names(searcher)]
     prefixes = keystrokes(names)
-    print(f"names.suggest (/suggest's matching), {len(prefixes)} typed prefixes x {args.suggest_rounds} rounds:")
-    suggest = time_suggest(searchers, prefixes, args.suggest_rounds)
+    print(f"names.suggest (/suggest's matching), {len(prefixes)} typed prefixes x {suggest_rounds} rounds:")
+    suggest = time_suggest(searchers, prefixes, suggest_rounds)
     for label, record in zip(labels, suggest, strict=True):
         print(f"  [{label}] " + line("suggest", record))
     print(f"suggest p50, large / bundled: {statistics.median(suggest[1]) / statistics.median(suggest[0]):.2f}x")
-    http = time_http(searchers, [args.index, args.large], queries[: args.http_queries], prefixes[:: args.http_every])
+    http = time_http(searchers, [index, large], queries[:http_queries], prefixes[::http_every])
     print("through the app (FastAPI TestClient, in process, no socket; its own overhead included), interleaved:")
     for label, record in zip(labels, http, strict=True):
         for route, values in record.items():
