@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from indexer.errors import ModelLoadError
-from indexer.model_spec import BASE_MODEL, parse_model
+from indexer.model_spec import BASE_MODEL, ModelSpec, parse_model
 
 # No code path may download from a model hub: set this before transformers is imported.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -93,11 +93,11 @@ def resolve_model_path(name: str) -> str:
     return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
 
 
-def load_sentence_transformer(model_name: str) -> SentenceTransformer:
-    """The sentence-transformers model of a model name, its adapter (if any) merged into its weights."""
+def load_sentence_transformer(which: str | ModelSpec) -> SentenceTransformer:
+    """The sentence-transformers model of a model name (or its parsed spec), its adapter (if any) merged in."""
     from sentence_transformers import SentenceTransformer
 
-    spec = parse_model(model_name)
+    spec = which if isinstance(which, ModelSpec) else parse_model(which)
     _quiet_transformers()
     try:
         model = SentenceTransformer(resolve_model_path(spec.base))  # on a GPU when there is one
@@ -147,8 +147,8 @@ class SentenceTransformerEncoder:
 
         if threads is not None:
             torch.set_num_threads(threads)
-        self._model = load_sentence_transformer(model_name)
         spec = parse_model(model_name)
+        self._model = load_sentence_transformer(spec)
         self._name = spec.name
         dimension = self._model.get_embedding_dimension()
         if dimension is None:  # pragma: no cover - every sentence-transformers model sets it

@@ -34,6 +34,7 @@ from indexer.encoder import (
     load_encoder,
     load_sentence_transformer,
     resolve_model_path,
+    weights_stamp,
 )
 from indexer.errors import ModelLoadError
 from indexer.model_spec import parse_model
@@ -54,9 +55,7 @@ def cache_dir() -> Path:
 
 def _export_dir(model_path: str, canonical_name: str) -> Path:
     """One export per base model files and adapter (the canonical name carries the adapter's checksum)."""
-    weights = sorted(Path(model_path).glob("*.safetensors")) + sorted(Path(model_path).glob("*.bin"))
-    files = (f"{w.name}:{w.stat().st_size}:{int(w.stat().st_mtime)}" for w in weights)
-    stamp = "|".join([model_path, *files, canonical_name])
+    stamp = f"{weights_stamp(model_path)}|{canonical_name}"
     return cache_dir() / "onnx" / hashlib.sha256(stamp.encode()).hexdigest()[:16]
 
 
@@ -156,8 +155,9 @@ def export(model_name: str, directory: Path) -> None:
     """Export the transformer (adapter merged) to ONNX, check it against the torch model, publish it atomically."""
     import torch
 
-    reference = load_sentence_transformer(model_name)
-    model_path = resolve_model_path(parse_model(model_name).base)
+    spec = parse_model(model_name)
+    reference = load_sentence_transformer(spec)
+    model_path = resolve_model_path(spec.base)
     transformer = reference[0].auto_model
     assert isinstance(transformer, torch.nn.Module)
     transformer.eval()
@@ -242,6 +242,3 @@ def _cached_encoder(model_name: str, threads: int | None, kind: str) -> Encoder:
         except ModelLoadError as exc:
             logger.warning("using the torch encoder: %s", exc)
     return load_encoder(model_name, threads)
-
-
-load_query_encoder = load_runtime_encoder

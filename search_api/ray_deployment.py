@@ -37,7 +37,7 @@ from ray import serve
 from ray.serve import Application, Deployment
 
 from indexer.encoder import Encoder
-from indexer.onnx_encoder import load_query_encoder
+from indexer.onnx_encoder import load_runtime_encoder
 from indexer.publish import versions_dir
 from indexer.storage import read_manifest
 from search_api.app import create_app
@@ -97,7 +97,7 @@ class GlossaryReplica:
         if encoder is None:
             assert self._loop is not None
             model = read_manifest(directory).query_model_name
-            inner = load_query_encoder(model, self._settings.threads, self._settings.query_encoder)
+            inner = load_runtime_encoder(model, self._settings.threads, self._settings.query_encoder)
             wait = self._settings.ray_batch_wait_ms / 1000
             encoder = BatchingEncoder(inner, self._loop, self._settings.ray_batch_size, wait, self._count_batch)
         searcher = self._settings.load_searcher(encoder, directory)

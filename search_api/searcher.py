@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from indexer.encoder import Encoder
 from indexer.errors import IndexVersionError, QueryError
 from indexer.lexical import build_names_lexical, tokenize
-from indexer.onnx_encoder import load_query_encoder
+from indexer.onnx_encoder import load_runtime_encoder
 from indexer.schema import Entry
 from indexer.storage import StoredIndex, read_index, rebuild_hint
 from indexer.texts import field_text
@@ -116,7 +116,7 @@ class Searcher:
                 f"the index at {path} is queried with the model {model!r}, not {encoder.name!r}; "
                 f"{rebuild_hint(Path(path), index.manifest.source)}"
             )
-        return cls(index, encoder or load_query_encoder(model, threads, query_encoder), weights)
+        return cls(index, encoder or load_runtime_encoder(model, threads, query_encoder), weights)
 
     @property
     def model(self) -> str:

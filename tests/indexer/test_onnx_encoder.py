@@ -9,7 +9,7 @@ import pytest
 
 from indexer.encoder import DEFAULT_MODEL, SentenceTransformerEncoder, resolve_model_path
 from indexer.errors import ModelLoadError
-from indexer.onnx_encoder import INFO_FILE, _export_dir, cache_dir, export, load_onnx_encoder, load_query_encoder
+from indexer.onnx_encoder import INFO_FILE, _export_dir, cache_dir, export, load_onnx_encoder, load_runtime_encoder
 
 TEXTS = [
     "what happens when a model makes predictions?",
@@ -58,14 +58,14 @@ def test_an_export_that_loses_the_race_keeps_the_winner(tmp_path: Path) -> None:
 
 def test_query_encoder_choice(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="unknown encoder 'tensorflow'; use one of onnx, torch"):
-        load_query_encoder(DEFAULT_MODEL, None, "tensorflow")
-    assert isinstance(load_query_encoder(DEFAULT_MODEL, None, "torch"), SentenceTransformerEncoder)
+        load_runtime_encoder(DEFAULT_MODEL, None, "tensorflow")
+    assert isinstance(load_runtime_encoder(DEFAULT_MODEL, None, "torch"), SentenceTransformerEncoder)
     with pytest.raises(ModelLoadError, match="needs a local model directory"):
         load_onnx_encoder(str(tmp_path / "no-such-model"))
 
 
 def test_a_failed_export_is_a_model_load_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any failure while exporting becomes ModelLoadError, which load_query_encoder answers with torch."""
+    """Any failure while exporting becomes ModelLoadError, which load_runtime_encoder answers with torch."""
 
     def broken_export(model_name: str, directory: Path) -> None:
         raise RuntimeError("exporter exploded")
