@@ -176,8 +176,7 @@ def _add_routes(app: FastAPI) -> None:
         client = request.client.host if request.client else "unknown"
         grouping = group.value if group is not None else None
         async with pool.slot(client):
-            # ungrouped, answer(q, k) as ever: wrappers of the searcher (test doubles) need not know `group`
-            ask = partial(searcher.answer, q, k) if grouping is None else partial(searcher.answer, q, k, group=grouping)
+            ask = partial(searcher.answer, q, k, group=grouping)
             answer = await anyio.to_thread.run_sync(lowered(ask, request.app.state.search_niceness))
         inference = InferencePublic(
             model=searcher.model, embed_ms=answer.embed_ms, search_ms=answer.search_ms, build=build_name(searcher)

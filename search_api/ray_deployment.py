@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ray import serve
 from ray.serve import Application, Deployment
 
-from indexer.encoder import Encoder
+from indexer.encoder import Encoder, available_cores
 from indexer.onnx_encoder import load_runtime_encoder
 from indexer.publish import versions_dir
 from indexer.storage import read_manifest
@@ -198,7 +198,7 @@ def run(settings: Settings, replicas: int) -> None:
 
     address = os.environ.get("RAY_ADDRESS")
     if not address:  # a local Ray: the replicas share this machine's cores
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        cores = available_cores()
         ray.init(address="local", num_cpus=cores, include_dashboard=False, logging_level=logging.WARNING)
         num_cpus: float | None = min(1.0, cores / replicas)
     else:
@@ -220,7 +220,7 @@ def run(settings: Settings, replicas: int) -> None:
         while not stopping:
             time.sleep(0.2)
     finally:
-        if address is None:
+        if not address:  # the local Ray started above
             serve.shutdown()  # type: ignore[no-untyped-call]
             ray.shutdown()
         else:

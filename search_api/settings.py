@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -11,15 +10,10 @@ from limits import RateLimitItem, parse_many
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from indexer.encoder import Encoder
+from indexer.encoder import Encoder, available_cores
 from indexer.paths import default_index_dir
 from search_api.fusion import FusionWeights
 from search_api.searcher import Searcher
-
-
-def default_workers() -> int:
-    """One worker process per CPU core this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class Settings(BaseSettings):
@@ -47,7 +41,9 @@ class Settings(BaseSettings):
     )
 
     workers: int = Field(
-        default_factory=default_workers, ge=1, description="Worker processes of `glossary serve`; each loads the index."
+        default_factory=available_cores,
+        ge=1,
+        description="Worker processes of `glossary serve` (default: one per core); each loads the index.",
     )
     keepalive_timeout: int = Field(5, ge=1, description="Seconds an idle keep-alive connection stays open.")
     head_timeout: float = Field(
