@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import socket
 import threading
 import time
@@ -9,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 
@@ -43,7 +46,7 @@ def encoder() -> SentenceTransformerEncoder:
 
 @pytest.fixture(scope="session")
 def query_encoder() -> SentenceTransformerEncoder:
-    """The default query model (the default model with the shipped query adapter), loaded once."""
+    """The default query model, loaded once (the default model itself while no query adapter ships)."""
     return load_encoder(DEFAULT_QUERY_MODEL)
 
 
@@ -63,7 +66,7 @@ def mini_index(tmp_path_factory: pytest.TempPathFactory, encoder: SentenceTransf
 
 @pytest.fixture(scope="session")
 def bundled_index(tmp_path_factory: pytest.TempPathFactory, encoder: SentenceTransformerEncoder) -> Path:
-    """An index of the bundled glossary, as `glossary index` builds it (queried with the query adapter)."""
+    """An index of the bundled glossary, as `glossary index` builds it (queried with the default query model)."""
     out = tmp_path_factory.mktemp("bundled") / "index"
     return _build(BUNDLED_CORPUS, out, encoder, complete=True, query_model=DEFAULT_QUERY_MODEL)
 
@@ -114,3 +117,23 @@ def serve_in_thread(searcher: Searcher, settings: Settings | None = None) -> Ite
 def live_server(bundled_searcher: Searcher) -> Iterator[LiveServer]:
     """The real API over the bundled glossary, on a free port of 127.0.0.1."""
     yield from serve_in_thread(bundled_searcher)
+
+
+def publish_build(out: Path, number: int, encoder: SentenceTransformerEncoder, mark: bool = True) -> str:
+    """Build the test glossary with every category set to `build <number>` (unless not `mark`) and publish it
+    at `out`; the published build's name."""
+    source = out.parent / f"build-{number}.yaml"
+    text = MINI.read_text()
+    source.write_text(re.sub(r"category: .*", f"category: build {number}", text) if mark else text)
+    build_index(load_glossary(source), out, DEFAULT_MODEL, lambda: encoder, str(source))
+    return Path(os.readlink(out)).name
+
+
+def keep_searching(url: str, stop: threading.Event, answers: list[tuple[int, str, set[str]]]) -> None:
+    """Search until `stop`, recording each answer's status, the build that answered and its hits' categories."""
+    with httpx.Client(base_url=url, timeout=60) as client:
+        while not stop.is_set():
+            response = client.get("/search", params={"q": "how does a model learn from data", "k": 8})
+            body = response.json()
+            build = body.get("inference", {}).get("build", "")
+            answers.append((response.status_code, build, {hit["category"] for hit in body.get("hits", [])}))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import re
 import signal
 import threading
 import time
@@ -25,12 +24,11 @@ import pytest
 import ray
 import yaml
 from click.testing import CliRunner
-from conftest import MINI, LiveServer, free_port, serve_in_thread
+from conftest import MINI, LiveServer, free_port, keep_searching, publish_build, serve_in_thread
 from ray import serve
 from ray.serve.scripts import cli as serve_cli
 
-from indexer.build import build_index
-from indexer.encoder import DEFAULT_MODEL, SentenceTransformerEncoder
+from indexer.encoder import SentenceTransformerEncoder
 from indexer.validation import load_glossary
 from search_api.ray_deployment import APP_NAME, DEPLOYMENT_NAME
 from search_api.settings import Settings
@@ -51,15 +49,6 @@ REQUESTS = [
     ("/terms/no-such-entry", {}),  # 404
     ("/health", {}),
 ]
-
-
-def publish(out: Path, number: int, encoder: SentenceTransformerEncoder) -> str:
-    """Publish the test glossary at `out`, every category marked with `number` (0: unmarked); its build name."""
-    source = out.parent / f"build-{number}.yaml"
-    text = MINI.read_text()
-    source.write_text(re.sub(r"category: .*", f"category: build {number}", text) if number else text)
-    build_index(load_glossary(source), out, DEFAULT_MODEL, lambda: encoder, str(source))
-    return Path(os.readlink(out)).name
 
 
 @dataclass(frozen=True)
@@ -115,7 +104,7 @@ def children_of(pid: int) -> list[int]:
 @pytest.fixture(scope="module")
 def index(tmp_path_factory: pytest.TempPathFactory, encoder: SentenceTransformerEncoder) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("ray") / "index"
-    return out, publish(out, 0, encoder)
+    return out, publish_build(out, 0, encoder, mark=False)
 
 
 def serve_config(index: Path, port: int) -> dict[str, Any]:
@@ -218,22 +207,12 @@ def test_a_new_build_rolls_out_to_every_replica_without_a_failed_request(
     ray_serve: RayServe, index: tuple[Path, str], encoder: SentenceTransformerEncoder, tmp_path: Path
 ) -> None:
     path, first = index
-    second = publish(path, 1, encoder)  # replicas do not watch the path here (reload_interval=0)
+    second = publish_build(path, 1, encoder)  # replicas do not watch the path here (reload_interval=0)
     pids = sorted(s["pid"] for s in ray_serve.stats())
     categories = {first: {entry.category for entry in load_glossary(MINI)}, second: {"build 1"}}
     answers: list[tuple[int, str, set[str]]] = []
     stop = threading.Event()
-
-    def search() -> None:
-        with httpx.Client(base_url=ray_serve.url, timeout=60) as http:
-            while not stop.is_set():
-                response = http.get("/search", params={"q": "how does a model learn from data", "k": 8})
-                body = response.json()
-                answers.append(
-                    (response.status_code, body["inference"]["build"], {h["category"] for h in body["hits"]})
-                )
-
-    threads = [threading.Thread(target=search) for _ in range(4)]
+    threads = [threading.Thread(target=keep_searching, args=(ray_serve.url, stop, answers)) for _ in range(4)]
     for thread in threads:
         thread.start()
     try:

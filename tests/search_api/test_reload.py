@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import threading
 import time
@@ -18,23 +17,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import MINI, LiveServer, serve_in_thread
+from conftest import LiveServer, keep_searching, publish_build, serve_in_thread
 
-from indexer.build import build_index
-from indexer.encoder import DEFAULT_MODEL, SentenceTransformerEncoder
+from indexer.encoder import SentenceTransformerEncoder
 from indexer.publish import versions_dir
 from indexer.storage import VECTORS
-from indexer.validation import load_glossary
 from search_api.holder import SearcherHolder, build_name
 from search_api.searcher import Searcher
 from search_api.settings import Settings
-
-
-def publish_build(out: Path, number: int, encoder: SentenceTransformerEncoder) -> None:
-    """Build the test glossary with every category set to `build <number>` and publish it at `out`."""
-    source = out.parent / f"build-{number}.yaml"
-    source.write_text(re.sub(r"category: .*", f"category: build {number}", MINI.read_text()))
-    build_index(load_glossary(source), out, DEFAULT_MODEL, lambda: encoder, str(source))
 
 
 @pytest.fixture
@@ -100,16 +90,7 @@ def test_searches_during_rebuilds_never_fail_and_never_mix_builds(
 ) -> None:
     answers: list[tuple[int, str, set[str]]] = []
     stop = threading.Event()
-
-    def search() -> None:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            while not stop.is_set():
-                response = client.get("/search", params={"q": "how does a model learn from data", "k": 8})
-                body = response.json()
-                build = body.get("inference", {}).get("build", "")
-                answers.append((response.status_code, build, {hit["category"] for hit in body.get("hits", [])}))
-
-    threads = [threading.Thread(target=search) for _ in range(4)]
+    threads = [threading.Thread(target=keep_searching, args=(server.url, stop, answers)) for _ in range(4)]
     for thread in threads:
         thread.start()
     builds = {current_version(index): "build 0"}
