@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,9 @@ from indexer.onnx_encoder import load_onnx_encoder
 from indexer.paths import BUNDLED_CORPUS
 from indexer.texts import embedding_texts
 from indexer.validation import load_glossary
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_service import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -166,12 +168,6 @@ def reindex(corpus: Path, index: Path) -> None:
         wall, cpu, rss, out, _ = run_child(glossary_command("index", str(corpus), "--out", str(index)))
         print(f"one-entry edit, glossary index: {wall:.2f} s wall, {cpu:.2f} s CPU, peak RSS {rss:.0f} MiB; {load()}")
         print(f"  {out.strip()}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def serve(index: Path, runs: int) -> None:

@@ -32,7 +32,6 @@ import asyncio
 import copy
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -51,11 +50,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_service import (
     BIN,
     UNLIMITED,
+    command_line,
+    descendants,
     free_port,
     latency_line,
     one_build,
     one_request,
     percentile,
+    process_cpu_seconds,
+    process_rss_mb,
     reindex_clients,
     search_clients,
     serve,
@@ -94,40 +97,6 @@ def machine_line() -> str:
     lines = [" ".join(line.split())[:70] for line in busy.splitlines()[1:] if " ps -eo " not in f" {line} "]
     top = "; ".join(lines[:4])
     return f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; busiest processes: {top}"
-
-
-def descendants(root: int) -> list[int]:
-    pids, queue = [], [root]
-    while queue:
-        pid = queue.pop()
-        with suppress(OSError):
-            children = list(map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split()))
-            pids += children
-            queue += children
-    return pids
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        with suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    with suppress(OSError):
-        match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
-        if match:
-            return int(match.group(1)) / 1024
-    return 0.0
-
-
-def command_name(pid: int) -> str:
-    with suppress(OSError):
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-    return ""
 
 
 def measure(port: int, seconds: float, cpu_of: Any) -> dict[str, Any]:
@@ -241,13 +210,13 @@ class RayServer:
         return list(handle.broadcast("stats").results(timeout_s=60))
 
     def cpu_seconds(self) -> float:
-        return cpu_seconds(descendants(os.getpid()))
+        return process_cpu_seconds(descendants(os.getpid()))
 
     def replica_rss(self) -> list[float]:
-        return [rss_mb(pid) for pid in descendants(os.getpid()) if "ServeReplica" in command_name(pid)]
+        return [process_rss_mb(pid) for pid in descendants(os.getpid()) if "ServeReplica" in command_line(pid)]
 
     def total_rss(self) -> float:
-        return sum(rss_mb(pid) for pid in descendants(os.getpid()))
+        return sum(process_rss_mb(pid) for pid in descendants(os.getpid()))
 
     def close(self) -> None:
         import ray

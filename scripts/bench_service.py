@@ -98,34 +98,52 @@ class Server:
         return f"http://{HOST}:{self.port}"
 
     def pids(self) -> list[int]:
-        pids, queue = [], [self.process.pid]
-        while queue:
-            pid = queue.pop()
-            pids.append(pid)
-            with suppress(OSError):
-                queue += map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
-        return pids
+        return [self.process.pid, *descendants(self.process.pid)]
 
     def cpu_seconds(self) -> float:
         """User and system CPU time of every process of the server so far."""
-        total = 0
-        for pid in self.pids():
-            with suppress(OSError):
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += int(fields[11]) + int(fields[12])
-        return total / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.pids())
 
     def rss_mb(self) -> dict[int, float]:
-        sizes = {}
-        for pid in self.pids():
-            try:
-                status = Path(f"/proc/{pid}/status").read_text()
-            except OSError:
-                continue
-            match = re.search(r"VmRSS:\s+(\d+) kB", status)
-            if match and "resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"):
-                sizes[pid] = int(match.group(1)) / 1024
-        return sizes
+        sizes = {pid: process_rss_mb(pid) for pid in self.pids()}
+        return {pid: size for pid, size in sizes.items() if size and "resource_tracker" not in command_line(pid)}
+
+
+def descendants(root: int) -> list[int]:
+    """Every process below `root` (children, their children, ...), from /proc."""
+    pids, queue = [], [root]
+    while queue:
+        pid = queue.pop()
+        with suppress(OSError):
+            children = list(map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split()))
+            pids += children
+            queue += children
+    return pids
+
+
+def process_cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time of these processes so far (those gone count nothing)."""
+    total = 0
+    for pid in pids:
+        with suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def process_rss_mb(pid: int) -> float:
+    """Resident memory of one process, MB (0 when it is gone)."""
+    with suppress(OSError):
+        match = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+        if match:
+            return int(match.group(1)) / 1024
+    return 0.0
+
+
+def command_line(pid: int) -> str:
+    with suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    return ""
 
 
 @contextmanager
