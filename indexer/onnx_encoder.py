@@ -9,6 +9,13 @@ padding out of both the attention and the mean pooling: one text alone (a query)
 padded, and many (a build) pad little. `encode_batch` runs several queries as one padded batch
 (a server batching concurrent queries). Padded or not, the vectors agree within float rounding
 (cosine >= 0.9999999); the check at export covers a padded batch too.
+
+Queries are embedded by default with an int8 copy of the export (`onnx-int8`): the weights of
+every matrix product quantized per output channel, activations quantized on the fly
+(ONNX Runtime's dynamic quantization). A query costs about 1.6 ms of CPU instead of 4.3, and
+its vector stays within cosine 0.98 of the full-precision one (0.994 on average over the
+evaluation questions), which left the dev split's ranking where it was (README, Ranking).
+Builds always embed in full precision, so an index never depends on the quantized copy.
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ logger = logging.getLogger(__name__)
 PROBES = ("what happens when a model makes predictions?", "RAG", "naïve Bayes, régularisation and über-long words")
 MIN_PROBE_COSINE = 0.9999
 ONNX_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"  # the quantized copy, written beside the export on first use
+MIN_INT8_COSINE = 0.97  # the int8 copy against the full-precision export, on the probes
 INFO_FILE = "export.json"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -62,7 +71,9 @@ def _export_dir(model_path: str, canonical_name: str) -> Path:
 class OnnxEncoder:
     """Encodes texts with an exported copy of a sentence-transformers model (mean pooling, normalised)."""
 
-    def __init__(self, directory: Path, tokenizer_file: Path, name: str, threads: int | None = None) -> None:
+    def __init__(
+        self, directory: Path, tokenizer_file: Path, name: str, threads: int | None = None, model_file: str = ONNX_FILE
+    ) -> None:
         try:
             import onnxruntime
             from tokenizers import Tokenizer
@@ -76,14 +87,15 @@ class OnnxEncoder:
         # take cores from it (and from each other) for nothing.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(
-            str(directory / ONNX_FILE), options, providers=["CPUExecutionProvider"]
+            str(directory / model_file), options, providers=["CPUExecutionProvider"]
         )
         self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(int(info["max_seq_length"]))
         self._name = name
         self._dimension = int(info["dimension"])
-        self._runtime = f"onnxruntime-{onnxruntime.__version__}-{directory.name}"
+        precision = "" if model_file == ONNX_FILE else "-int8"
+        self._runtime = f"onnxruntime-{onnxruntime.__version__}-{directory.name}{precision}"
 
     @property
     def name(self) -> str:
@@ -132,8 +144,11 @@ class OnnxEncoder:
         return self._embed_batch(list(texts))
 
 
-def load_onnx_encoder(model_name: str, threads: int | None = None) -> OnnxEncoder:
-    """The ONNX encoder of a local model (its adapter merged), exported on first use into the cache directory."""
+def load_onnx_encoder(model_name: str, threads: int | None = None, int8: bool = False) -> OnnxEncoder:
+    """The ONNX encoder of a local model (its adapter merged), exported on first use into the cache directory.
+
+    `int8`: the quantized copy of the export, written beside it on first use (see `quantize`).
+    """
     spec = parse_model(model_name)
     model_path = resolve_model_path(spec.base)
     if not Path(model_path).is_dir():
@@ -142,7 +157,10 @@ def load_onnx_encoder(model_name: str, threads: int | None = None) -> OnnxEncode
     try:
         if not (directory / INFO_FILE).is_file():
             export(spec.name, directory)
-        return OnnxEncoder(directory, Path(model_path) / "tokenizer.json", spec.name, threads)
+        tokenizer = Path(model_path) / "tokenizer.json"
+        if int8 and not (directory / INT8_FILE).is_file():
+            quantize(directory, tokenizer)
+        return OnnxEncoder(directory, tokenizer, spec.name, threads, INT8_FILE if int8 else ONNX_FILE)
     except ModelLoadError:
         raise
     except Exception as exc:
@@ -190,6 +208,10 @@ def export(model_name: str, directory: Path) -> None:
         info = {"max_seq_length": reference.max_seq_length, "dimension": reference.get_embedding_dimension()}
         (tmp / INFO_FILE).write_text(json.dumps(info), encoding="utf-8")
         _check(tmp, model_path, reference.encode(list(PROBES), normalize_embeddings=True))
+        try:  # the queries' int8 copy, made now so that a server's first start finds it
+            quantize(tmp, Path(model_path) / "tokenizer.json")
+        except ModelLoadError as exc:  # loading it tries again, and falls back to full precision
+            logger.warning("no int8 copy: %s", exc)
         _publish(tmp, directory)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -221,13 +243,51 @@ def _check(tmp: Path, model_path: str, expected: Vectors) -> None:
         )
 
 
-QUERY_ENCODERS = ("onnx", "torch")
+def quantize(directory: Path, tokenizer: Path) -> None:
+    """Write the int8 copy of an export beside it, after checking its vectors against the export's.
+
+    Dynamic quantization of every MatMul's weights, one scale per output channel: the variant that
+    stayed closest to full precision among those tried (per tensor, unsigned, reduced range).
+    Workers starting together may each write it; each publishes with one rename, and the copies are equal.
+    """
+    try:
+        _quantize(directory, tokenizer)
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # an unwritable cache, a graph the quantizer does not take
+        raise ModelLoadError(f"cannot quantize {directory / ONNX_FILE} ({exc.__class__.__name__}: {exc})") from exc
+
+
+def _quantize(directory: Path, tokenizer: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    handle, name = tempfile.mkstemp(prefix=f".{INT8_FILE}.tmp-", dir=directory)
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        quantize_dynamic(
+            directory / ONNX_FILE, tmp, per_channel=True, op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8
+        )
+        full = OnnxEncoder(directory, tokenizer, "full").encode(list(PROBES))
+        quantized = OnnxEncoder(directory, tokenizer, "int8", model_file=tmp.name).encode(list(PROBES))
+        cosine = float(np.sum(full * quantized, axis=1).min())
+        if cosine < MIN_INT8_COSINE:
+            raise ModelLoadError(f"the int8 copy of {directory} strays too far from it (cosine {cosine:.4f})")
+        tmp.chmod(0o644)  # readable like the export beside it (mkstemp made it private)
+        os.replace(tmp, directory / INT8_FILE)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+QUERY_ENCODERS = ("onnx-int8", "onnx", "torch")
+DEFAULT_QUERY_ENCODER = "onnx-int8"
 
 
 def load_runtime_encoder(model_name: str, threads: int | None = None, kind: str = "onnx") -> Encoder:
     """The encoder for queries and builds: ONNX Runtime when it can be had (same vectors, faster), else torch.
 
-    Loaded once per process; an adapter's checksum is checked against the name on every call.
+    `onnx-int8` (queries only) is ONNX Runtime on the quantized copy; if that copy cannot be made, the
+    full-precision export is used. Loaded once per process; an adapter's checksum is checked on every call.
     """
     return _cached_encoder(parse_model(model_name).name, threads, kind)
 
@@ -236,6 +296,12 @@ def load_runtime_encoder(model_name: str, threads: int | None = None, kind: str 
 def _cached_encoder(model_name: str, threads: int | None, kind: str) -> Encoder:
     if kind not in QUERY_ENCODERS:
         raise ModelLoadError(f"unknown encoder {kind!r}; use one of {', '.join(QUERY_ENCODERS)}")
+    if kind == "onnx-int8":
+        try:
+            return load_onnx_encoder(model_name, threads, int8=True)
+        except ModelLoadError as exc:
+            logger.warning("using the full-precision encoder: %s", exc)
+            kind = "onnx"
     if kind == "onnx":
         try:
             return load_onnx_encoder(model_name, threads)

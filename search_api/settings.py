@@ -29,8 +29,12 @@ class Settings(BaseSettings):
         description='Origins allowed to call the read-only API from a browser, as JSON: ["https://a.example"].',
     )
     threads: int = Field(1, ge=1, description="Threads per process for embedding queries.")
-    query_encoder: Literal["onnx", "torch"] = Field(
-        "onnx", description="Runtime that embeds queries: onnx (same vectors, faster) or torch."
+    query_encoder: Literal["onnx-int8", "onnx", "torch"] = Field(
+        "onnx-int8",
+        description=(
+            "Runtime that embeds queries: onnx-int8 (ONNX Runtime, weights quantized to int8: fastest), "
+            "onnx (ONNX Runtime, full precision: the torch model's vectors) or torch."
+        ),
     )
     fusion: dict[str, float] = Field(
         default_factory=dict,

@@ -9,7 +9,17 @@ import pytest
 
 from indexer.encoder import DEFAULT_MODEL, SentenceTransformerEncoder, resolve_model_path
 from indexer.errors import ModelLoadError
-from indexer.onnx_encoder import INFO_FILE, _export_dir, cache_dir, export, load_onnx_encoder, load_runtime_encoder
+from indexer.onnx_encoder import (
+    INFO_FILE,
+    INT8_FILE,
+    OnnxEncoder,
+    _cached_encoder,
+    _export_dir,
+    cache_dir,
+    export,
+    load_onnx_encoder,
+    load_runtime_encoder,
+)
 
 TEXTS = [
     "what happens when a model makes predictions?",
@@ -57,7 +67,7 @@ def test_an_export_that_loses_the_race_keeps_the_winner(tmp_path: Path) -> None:
 
 
 def test_query_encoder_choice(tmp_path: Path) -> None:
-    with pytest.raises(ModelLoadError, match="unknown encoder 'tensorflow'; use one of onnx, torch"):
+    with pytest.raises(ModelLoadError, match="unknown encoder 'tensorflow'; use one of onnx-int8, onnx, torch"):
         load_runtime_encoder(DEFAULT_MODEL, None, "tensorflow")
     assert isinstance(load_runtime_encoder(DEFAULT_MODEL, None, "torch"), SentenceTransformerEncoder)
     with pytest.raises(ModelLoadError, match="needs a local model directory"):
@@ -83,3 +93,33 @@ def test_a_padded_batch_gives_the_one_at_a_time_vectors() -> None:
     assert batched.dtype == np.float32 and batched.shape == (4, 384)
     assert np.abs(batched - onnx.encode(TEXTS)).max() < 1e-6
     assert np.array_equal(onnx.encode_batch(TEXTS[:1]), onnx.encode(TEXTS[:1]))  # one text: the same call
+
+
+def test_int8_copy_is_made_at_export_and_stays_near_the_model(encoder: SentenceTransformerEncoder) -> None:
+    """The queries' default encoder: int8 weights, vectors within cosine 0.97 of the torch model's, made once."""
+    int8 = load_runtime_encoder(DEFAULT_MODEL, None, "onnx-int8")
+    assert isinstance(int8, OnnxEncoder) and int8.runtime.endswith("-int8") and int8.name == DEFAULT_MODEL
+    exported = _export_dir(resolve_model_path(DEFAULT_MODEL), DEFAULT_MODEL)
+    assert (exported / INT8_FILE).stat().st_size < (exported / "model.onnx").stat().st_size
+    cosines = np.sum(int8.encode(TEXTS) * encoder.encode(TEXTS), axis=1)
+    assert cosines.min() >= 0.97 and cosines.max() < 0.99999  # near, and really another model
+    assert not list(exported.glob(".*tmp-*"))
+
+
+def test_without_an_int8_copy_queries_use_full_precision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A quantizer that fails (here: an unwritable file) costs speed, never the service: a warning, then onnx."""
+
+    def broken(directory: Path, tokenizer: Path) -> None:
+        raise PermissionError(13, "Permission denied", str(directory / INT8_FILE))
+
+    monkeypatch.setenv("GLOSSARY_CACHE", str(tmp_path))
+    monkeypatch.setattr("indexer.onnx_encoder._quantize", broken)
+    with pytest.raises(ModelLoadError, match=r"cannot quantize .*model.onnx \(PermissionError: .*Permission denied"):
+        load_onnx_encoder(DEFAULT_MODEL, int8=True)
+    exported = _export_dir(resolve_model_path(DEFAULT_MODEL), DEFAULT_MODEL)
+    assert (exported / INFO_FILE).is_file() and not (exported / INT8_FILE).exists()  # the export itself landed
+    encoder = _cached_encoder.__wrapped__(DEFAULT_MODEL, None, "onnx-int8")
+    assert isinstance(encoder, OnnxEncoder) and not encoder.runtime.endswith("-int8")
+    assert "using the full-precision encoder: cannot quantize" in caplog.text
