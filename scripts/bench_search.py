@@ -47,8 +47,9 @@ def line(name: str, values: list[float]) -> str:
 
 
 def load(path: Path) -> tuple[Searcher, float]:
+    """The searcher as `glossary serve` loads it: the query encoder of GLOSSARY_QUERY_ENCODER (default onnx-int8)."""
     started = time.perf_counter()
-    searcher = Searcher.load(path)
+    searcher = Searcher.load(path, query_encoder=Settings().query_encoder)
     return searcher, time.perf_counter() - started
 
 
@@ -60,7 +61,8 @@ def describe(label: str, searcher: Searcher, seconds: float) -> str:
     scored = "every entry" if searcher.rank_all else f"candidates ({searcher.dense_candidates} nearest rows)"
     return (
         f"{label}: {len(searcher.entries):,} entries, {len(searcher.index.rows):,} vectors, {kind} index, "
-        f"ranks {scored}; loaded in {seconds:.1f} s"
+        f"ranks {scored}; queries embedded by {getattr(searcher.encoder, 'runtime', type(searcher.encoder).__name__)}; "
+        f"loaded in {seconds:.1f} s"
     )
 
 

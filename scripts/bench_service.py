@@ -15,7 +15,8 @@ variables), runs for a bounded time and prints its figures; nothing is asserted.
   crowd      the same 200 connections, each from its own address (no rate limit can help;
              the in-flight cap sheds load)
   throughput /search from 16 keep-alive clients: the code before issue 10 (git commit
-             BASELINE, one process), then GLOSSARY_WORKERS=1, then GLOSSARY_WORKERS=2
+             BASELINE, one process), then GLOSSARY_WORKERS=1, GLOSSARY_WORKERS=2, the same with
+             the full-precision query encoder, and with two search slots per worker
   reindex    16 clients search while `glossary index` publishes 10 new builds; every answer
              must be a 200 from one whole build (each build marks every category)
 
@@ -462,6 +463,11 @@ def phase_throughput(args: argparse.Namespace) -> None:
         ("GLOSSARY_WORKERS=1", {"GLOSSARY_WORKERS": "1", **UNLIMITED}, None),
         ("GLOSSARY_WORKERS=2", {"GLOSSARY_WORKERS": "2", **UNLIMITED}, None),
         (
+            "GLOSSARY_WORKERS=2 GLOSSARY_QUERY_ENCODER=onnx (full precision)",
+            {"GLOSSARY_WORKERS": "2", "GLOSSARY_QUERY_ENCODER": "onnx", **UNLIMITED},
+            None,
+        ),
+        (
             "GLOSSARY_WORKERS=2 GLOSSARY_SEARCH_SLOTS=2",
             {"GLOSSARY_WORKERS": "2", "GLOSSARY_SEARCH_SLOTS": "2", **UNLIMITED},
             None,
@@ -488,7 +494,8 @@ def phase_throughput(args: argparse.Namespace) -> None:
         shutil.rmtree(baseline, ignore_errors=True)
     print(
         f"throughput: 2 workers / before = {rates[2] / rates[0]:.2f}x; "
-        f"2 workers / 1 worker = {rates[2] / rates[1]:.2f}x"
+        f"2 workers / 1 worker = {rates[2] / rates[1]:.2f}x; "
+        f"int8 query encoder (default) / full precision = {rates[2] / rates[3]:.2f}x"
     )
 
 
