@@ -142,6 +142,7 @@ class RayServer:
             os.environ.update(HIGH_THROUGHPUT)
         self.index, self.work, self.ingress = index, work, ingress
         self.port = free_port()
+        self.loop: asyncio.AbstractEventLoop | None = None  # where deployment handles run (see stats)
         for attempt in range(3):  # a saturated machine can miss the 30 s Ray gives its raylet to start
             before = set(descendants(os.getpid()))
             try:
@@ -206,8 +207,16 @@ class RayServer:
     def stats(self) -> list[dict[str, Any]]:
         from ray import serve
 
-        handle = serve.get_deployment_handle("glossary", "glossary")
-        return list(handle.broadcast("stats").results(timeout_s=60))
+        async def collect() -> list[dict[str, Any]]:
+            handle = serve.get_deployment_handle("glossary", "glossary")
+            return list(await handle.broadcast("stats").results_async(timeout_s=60))
+
+        # In the high throughput mode a handle's router runs on the caller's event loop, and must keep
+        # running there: one loop, on a thread of its own, for every call.
+        if self.loop is None:
+            self.loop = asyncio.new_event_loop()
+            threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        return asyncio.run_coroutine_threadsafe(collect(), self.loop).result(90)
 
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(descendants(os.getpid()))
