@@ -42,6 +42,7 @@ from indexer.validation import load_glossary
 from search_api.cli import build_status, progress_log
 from search_api.fusion import FusionWeights
 from search_api.searcher import Searcher
+from search_api.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_search import compare
@@ -138,7 +139,8 @@ def main() -> None:
         f"{time.perf_counter() - started:.0f} s, peak RSS {peak:.0f} MB",
         flush=True,
     )
-    searcher = Searcher.load(index)
+    searcher = Searcher.load(index, query_encoder=Settings().query_encoder)  # GLOSSARY_QUERY_ENCODER, as served
+    print(f"queries embedded by {getattr(searcher.encoder, 'runtime', type(searcher.encoder).__name__)}", flush=True)
     rankers = {"full ranker (as served)": searcher.weights, "dense alone": FusionWeights.only("dense")}
     print("| set | ranker | median rank, acc@1/10/100, rank std |\n| --- | --- | --- |")
     for name in args.sets.split(","):

@@ -15,6 +15,7 @@ from indexer.onnx_encoder import (
     OnnxEncoder,
     _cached_encoder,
     _export_dir,
+    _quantize,
     cache_dir,
     export,
     load_onnx_encoder,
@@ -109,11 +110,13 @@ def test_int8_copy_is_made_at_export_and_stays_near_the_model(encoder: SentenceT
 def test_without_an_int8_copy_queries_use_full_precision(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A quantizer that fails (here: an unwritable file) costs speed, never the service: a warning, then onnx."""
+    """A quantizer that fails (here: an unwritable file) costs speed, never the service: a warning, then onnx;
+    an export without its int8 copy (a cache written before it existed) gets one when loaded."""
 
     def broken(directory: Path, tokenizer: Path) -> None:
         raise PermissionError(13, "Permission denied", str(directory / INT8_FILE))
 
+    working = _quantize
     monkeypatch.setenv("GLOSSARY_CACHE", str(tmp_path))
     monkeypatch.setattr("indexer.onnx_encoder._quantize", broken)
     with pytest.raises(ModelLoadError, match=r"cannot quantize .*model.onnx \(PermissionError: .*Permission denied"):
@@ -123,3 +126,6 @@ def test_without_an_int8_copy_queries_use_full_precision(
     encoder = _cached_encoder.__wrapped__(DEFAULT_MODEL, None, "onnx-int8")
     assert isinstance(encoder, OnnxEncoder) and not encoder.runtime.endswith("-int8")
     assert "using the full-precision encoder: cannot quantize" in caplog.text
+    monkeypatch.setattr("indexer.onnx_encoder._quantize", working)  # fixed: the next start makes the copy
+    assert load_onnx_encoder(DEFAULT_MODEL, int8=True).runtime.endswith("-int8")
+    assert (exported / INT8_FILE).is_file() and not list(exported.glob(".*tmp-*"))
