@@ -9,7 +9,10 @@ still runs per request, in its thread.
 
 A batch of one is embedded exactly as a single process embeds it; a larger batch is one padded
 model call (`OnnxEncoder.encode_batch`, or sentence-transformers' own batching), whose vectors
-equal the one-at-a-time vectors within float rounding (1e-6).
+equal the one-at-a-time vectors within float rounding (1e-6). The int8 query encoder (the
+default) takes its activation scales per call, so it embeds a batch's queries one by one, each
+exactly as alone: its batches save the hand-offs between threads, not model work
+(`GLOSSARY_QUERY_ENCODER=onnx` makes a batch one padded call).
 
 Ray is imported here only; the plain server never imports this module.
 """

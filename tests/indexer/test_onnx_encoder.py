@@ -129,3 +129,15 @@ def test_without_an_int8_copy_queries_use_full_precision(
     monkeypatch.setattr("indexer.onnx_encoder._quantize", working)  # fixed: the next start makes the copy
     assert load_onnx_encoder(DEFAULT_MODEL, int8=True).runtime.endswith("-int8")
     assert (exported / INT8_FILE).is_file() and not list(exported.glob(".*tmp-*"))
+
+
+def test_int8_vectors_do_not_depend_on_the_texts_beside_them() -> None:
+    """int8 activations are scaled per call: a padded batch would move each vector (cosine 0.99), so none is made.
+
+    A question gets the same vector alone, in an evaluation's list, and in a Ray Serve batch.
+    """
+    int8 = load_runtime_encoder(DEFAULT_MODEL, None, "onnx-int8")
+    assert isinstance(int8, OnnxEncoder)
+    alone = np.vstack([int8.encode([text]) for text in TEXTS])
+    assert np.array_equal(int8.encode(TEXTS), alone)
+    assert np.array_equal(int8.encode_batch(TEXTS[::-1]), alone[::-1])
