@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
 
     searcher = Searcher.load(args.index, query_encoder=Settings().query_encoder)  # GLOSSARY_QUERY_ENCODER, as served
-    print(f"ours: queries embedded by {getattr(searcher.encoder, 'runtime', type(searcher.encoder).__name__)}")
+    print(f"ours: queries embedded by {searcher.encoder.runtime}")
     queries = load_queries(args.queries, set(searcher.by_id), args.split)
     answerable = [q for q in queries if q.expected is not None]
     with tempfile.TemporaryDirectory() as tmp:

@@ -140,7 +140,7 @@ def main() -> None:
         flush=True,
     )
     searcher = Searcher.load(index, query_encoder=Settings().query_encoder)  # GLOSSARY_QUERY_ENCODER, as served
-    print(f"queries embedded by {getattr(searcher.encoder, 'runtime', type(searcher.encoder).__name__)}", flush=True)
+    print(f"queries embedded by {searcher.encoder.runtime}", flush=True)
     rankers = {"full ranker (as served)": searcher.weights, "dense alone": FusionWeights.only("dense")}
     print("| set | ranker | median rank, acc@1/10/100, rank std |\n| --- | --- | --- |")
     for name in args.sets.split(","):

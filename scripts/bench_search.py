@@ -61,7 +61,7 @@ def describe(label: str, searcher: Searcher, seconds: float) -> str:
     scored = "every entry" if searcher.rank_all else f"candidates ({searcher.dense_candidates} nearest rows)"
     return (
         f"{label}: {len(searcher.entries):,} entries, {len(searcher.index.rows):,} vectors, {kind} index, "
-        f"ranks {scored}; queries embedded by {getattr(searcher.encoder, 'runtime', type(searcher.encoder).__name__)}; "
+        f"ranks {scored}; queries embedded by {searcher.encoder.runtime}; "
         f"loaded in {seconds:.1f} s"
     )
 
