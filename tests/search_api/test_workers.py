@@ -38,6 +38,15 @@ def resident_mb(pid: int) -> float:
     return int(fields["VmRSS"].split()[0]) / 1024
 
 
+def dying(pid: int) -> bool:
+    """True while the process exists and has not yet exited (a zombie has closed its files)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")
+
+
 def healthy(url: str) -> bool:
     try:
         return httpx.get(f"{url}/health").status_code == 200
@@ -76,6 +85,11 @@ def test_serve_starts_the_workers_asked_for_replaces_a_dead_one_and_stops_on_sig
         assert sum(gained) == 16 and min(gained) >= 2, gained
         # A worker that dies is replaced, and the other one answers meanwhile.
         os.kill(workers[0], signal.SIGKILL)
+        # Once it has exited its listening socket is closed and the kernel sends it no connection; a
+        # connection made while it was still dying is reset with it, as on any server that loses a process.
+        while dying(workers[0]):
+            assert time.monotonic() < deadline, "the killed worker did not exit"
+            time.sleep(0.01)
         assert httpx.get(f"{url}/health", timeout=30).status_code == 200
         while set(worker_pids(server.pid)) in ({workers[1]}, set(workers)):
             assert server.poll() is None and time.monotonic() < deadline, "no worker replaced the killed one"
