@@ -144,6 +144,24 @@ class OnnxEncoder:
         vectors: Vectors = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
         return vectors
 
+    def token_vectors(self, text: str) -> Vectors:
+        """The model's vector for each token of one text (its [CLS] and [SEP] left out), each L2-normalised:
+        what late interaction (scripts/bench_late_interaction.py) compares token by token."""
+        encoding = self._tokenizer.encode(text)
+        ids = np.array([encoding.ids], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        hidden = self._session.run(None, feed)[0][0]
+        hidden = hidden[1:-1] if len(hidden) > 2 else hidden
+        vectors: Vectors = (hidden / np.maximum(np.linalg.norm(hidden, axis=1, keepdims=True), 1e-12)).astype(
+            np.float32
+        )
+        return vectors
+
+    def token_strings(self, text: str) -> list[str]:
+        """The tokens of one text as the tokenizer writes them ([CLS] and [SEP] left out), matching token_vectors."""
+        tokens: list[str] = self._tokenizer.encode(text).tokens
+        return tokens[1:-1] if len(tokens) > 2 else tokens
+
     def encode_batch(self, texts: Sequence[str]) -> Vectors:
         """Several texts as one padded batch, in their order: faster per text than one at a time.
 

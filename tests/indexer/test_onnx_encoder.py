@@ -143,3 +143,12 @@ def test_int8_vectors_do_not_depend_on_the_texts_beside_them() -> None:
     alone = np.vstack([int8.encode([text]) for text in TEXTS])
     assert np.array_equal(int8.encode(TEXTS), alone)
     assert np.array_equal(int8.encode_batch(TEXTS[::-1]), alone[::-1])
+
+
+def test_token_vectors_are_one_unit_vector_per_token() -> None:
+    onnx = load_onnx_encoder(DEFAULT_MODEL)
+    tokens = onnx.token_strings("dropout regularises networks")
+    vectors = onnx.token_vectors("dropout regularises networks")
+    assert tokens[0] == "drop" and "[CLS]" not in tokens and "[SEP]" not in tokens
+    assert vectors.shape == (len(tokens), 384) and vectors.dtype == np.float32
+    assert np.linalg.norm(vectors, axis=1) == pytest.approx([1.0] * len(tokens), abs=1e-5)
