@@ -11,12 +11,14 @@ on the dev split exactly as `scripts/tune_fusion.py` does, beside the shipped fe
 Variants: `full` (every row, every token), `lean` (names, definition and plain English only;
 stop words and punctuation left out of the entries' tokens), `lean-pca128` (lean, vectors
 projected to 128 dimensions). Each prints the tokens kept and what they would take as float16.
-Token vectors come from the full-precision ONNX export on both sides; the shipped features use
-GLOSSARY_QUERY_ENCODER as served. With `--test`, the variant's weights, fitted on all of dev at
-its best cross-validated penalty, are scored once on the test split (for reporting, never for
-choosing).
+Token vectors come from the full-precision ONNX export on both sides (`--query-tokens int8`: the
+questions' from the int8 copy); the shipped features use GLOSSARY_QUERY_ENCODER as served.
+`--candidates N` scores MaxSim for each question's N best entries by the shipped ranker only. With
+`--test`, the variant's weights, fitted on all of dev at its best cross-validated penalty, are
+scored once on the test split (for reporting, never for choosing).
 
     .venv/bin/python scripts/bench_late_interaction.py [--index DIR] [--variants full,lean] [--test]
+        [--query-tokens int8] [--candidates 50]
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from indexer.onnx_encoder import OnnxEncoder, load_onnx_encoder
 from indexer.paths import BUNDLED_QUERIES, default_index_dir
 from indexer.texts import embedding_texts
 from search_api.evaluation import EvalQuery, load_queries
-from search_api.fusion import EXACT
+from search_api.fusion import EXACT, FusionWeights
 from search_api.fusion_learning import FOLDS, LOOKUP, PENALTIES, fit, fold_of, ranks, summary
 from search_api.searcher import Searcher
 from search_api.settings import Settings
@@ -115,10 +117,37 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=default_index_dir())
     parser.add_argument("--variants", default="full,lean,lean-pca128")
     parser.add_argument("--test", action="store_true", help="also score the chosen weights on the test split, once")
+    parser.add_argument(
+        "--query-tokens",
+        choices=("full", "int8"),
+        default="full",
+        help="which ONNX copy gives the questions' token vectors (the rows' are always full precision)",
+    )
+    parser.add_argument(
+        "--candidates",
+        type=int,
+        default=0,
+        help="score MaxSim only for each question's N best entries by the shipped ranker (0: every entry); "
+        "the others take the lowest candidate's value",
+    )
     args = parser.parse_args()
     torch.manual_seed(0)
     searcher = Searcher.load(args.index, query_encoder=Settings().query_encoder)
     onnx = load_onnx_encoder(DEFAULT_MODEL)
+    asker = load_onnx_encoder(DEFAULT_MODEL, int8=args.query_tokens == "int8")
+    shipped = FusionWeights.learned().vector()
+
+    def late(rows: RowTokens, features: np.ndarray, questions: list[EvalQuery]) -> np.ndarray:
+        extra = np.stack([rows.features(asker.token_vectors(q.query)) for q in questions])
+        if args.candidates:
+            fused = scores(features, shipped, features[..., EXACT])
+            for i, best in enumerate(np.argsort(-fused, axis=1)[:, : args.candidates]):
+                floor = extra[i, best].min(axis=0)
+                outside = np.ones(extra.shape[1], dtype=bool)
+                outside[best] = False
+                extra[i, outside] = floor
+        return extra
+
     dev_x, dev_y, dev_q = dataset(searcher, load_queries(BUNDLED_QUERIES, set(searcher.by_id), "dev"))
     folds = np.array([fold_of(q.expected or "") for q in dev_q])
     blind = np.array([q.origin == "blind" for q in dev_q])
@@ -142,7 +171,7 @@ def main() -> None:
         started = time.perf_counter()
         rows = RowTokens(searcher, onnx, variant)
         built = time.perf_counter() - started
-        extra = np.stack([rows.features(onnx.token_vectors(q.query)) for q in dev_q])
+        extra = late(rows, dev_x, dev_q)
         print(
             f"| ({variant}: {len(rows.matrix):,} tokens, {rows.matrix.nbytes / 2 / 2**20:,.0f} MB as float16, "
             f"{built:.0f} s to embed; {time.perf_counter() - started - built:.0f} s for the dev questions) | | | | |"
@@ -156,7 +185,7 @@ def main() -> None:
         if test is not None:
             test_x, test_y, test_q = test
             test_blind = np.array([q.origin == "blind" for q in test_q])
-            test_extra = np.stack([rows.features(onnx.token_vectors(q.query)) for q in test_q])
+            test_extra = late(rows, test_x, test_q)
             held_extra = np.concatenate([test_x, test_extra], axis=2)
             for label, train, held, penalty in (
                 (f"test: shipped features, penalty {best_base:g}", dev_x, test_x, best_base),
