@@ -179,7 +179,11 @@ def _add_routes(app: FastAPI) -> None:
             ask = partial(searcher.answer, q, k, group=grouping)
             answer = await anyio.to_thread.run_sync(lowered(ask, request.app.state.search_niceness))
         inference = InferencePublic(
-            model=searcher.model, embed_ms=answer.embed_ms, search_ms=answer.search_ms, build=build_name(searcher)
+            model=searcher.model,
+            runtime=searcher.encoder.runtime,
+            embed_ms=answer.embed_ms,
+            search_ms=answer.search_ms,
+            build=build_name(searcher),
         )
         hits = [_hit_public(hit, grouping is not None) for hit in answer.hits]
         return SearchPublic(query=answer.query, hits=hits, did_you_mean=answer.did_you_mean, inference=inference)
@@ -229,6 +233,7 @@ def _add_routes(app: FastAPI) -> None:
             build=build_name(searcher),
             model=manifest.model,
             query_model=manifest.query_model_name,
+            query_runtime=searcher.encoder.runtime,
             entries=manifest.entries,
             vectors=manifest.vectors,
             built_at=manifest.built_at,

@@ -28,8 +28,15 @@ class HitPublic(SensePublic):
     )
 
 
+QUERY_RUNTIME = (
+    "What runs the query model: onnxruntime-VERSION-EXPORT (ending in -int8 for the int8 copy, the default) "
+    "or torch-VERSION-WEIGHTS (GLOSSARY_QUERY_ENCODER)."
+)
+
+
 class InferencePublic(BaseModel):
     model: str = Field(description="Sentence-transformers model that embedded the query.")
+    runtime: str = Field(description=QUERY_RUNTIME)
     embed_ms: float = Field(description="Milliseconds spent embedding the query.")
     search_ms: float = Field(description="Milliseconds spent ranking (vector, lexical and name search, fusion).")
     build: str = Field(description="The index build that answered, as GET /health names it.")
@@ -82,6 +89,7 @@ class HealthPublic(BaseModel):
     query_model: str = Field(
         description="The model that embeds queries: the same, or that base with a query adapter (name@checksum)."
     )
+    query_runtime: str = Field(description=QUERY_RUNTIME)
     entries: int
     vectors: int
     built_at: str

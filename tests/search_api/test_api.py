@@ -40,6 +40,7 @@ def test_search_answers_with_hits_and_inference(client: TestClient) -> None:
     assert set(hit) == {"id", "term", "score", "matched_field", "snippet", "definition", "category", "signals"}
     assert hit["term"] == "Inference" and hit["snippet"] and set(hit["signals"]) == {"dense", "lexical", "name"}
     assert body["inference"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert body["inference"]["runtime"].startswith("torch-")  # the tests' query encoder, said as it is
     assert body["inference"]["embed_ms"] > 0 and body["inference"]["search_ms"] > 0
 
 
@@ -114,6 +115,7 @@ def test_health_and_openapi(client: TestClient) -> None:
     health = client.get("/health").json()
     assert health["status"] == "ok" and health["entries"] == 8 and health["vectors"] == 56
     assert health["model"] == health["query_model"] == "sentence-transformers/all-MiniLM-L6-v2"  # no query adapter
+    assert health["query_runtime"].startswith("torch-")
     spec = client.get("/openapi.json").json()
     assert {"/search", "/suggest", "/terms", "/terms/{term_id}", "/health"} <= set(spec["paths"])
     assert client.get("/docs").status_code == 200

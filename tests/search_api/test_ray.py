@@ -169,6 +169,8 @@ def test_the_replicas_answer_exactly_what_one_process_answers(ray_serve: RayServ
                 assert without_timings(got.json()) == without_timings(expected.json()), (path, params)
     searched = {s["pid"]: sum(s["batches"].values()) - before[s["pid"]] for s in ray_serve.stats()}
     assert sum(searched.values()) == 3 * 6 and min(searched.values()) > 0, searched  # both replicas answered
+    # both as served by default: the int8 copy of the model (the bodies compared above name it)
+    assert httpx.get(f"{ray_serve.url}/health", timeout=60).json()["query_runtime"].endswith("-int8")
 
 
 def test_concurrent_searches_share_model_calls_and_give_the_same_hits(
