@@ -137,6 +137,7 @@ def test_question_on_demo_page_ranks_its_entry_first_and_shows_the_inference(
     expect(box).to_have_attribute("aria-expanded", "true")
     expect(page.get_by_role("listbox")).to_have_attribute("id", "gs-list")
     expect(page.locator("#inference")).to_contain_text(live_server.searcher.model)
+    expect(page.locator("#inference")).to_contain_text(f"on {live_server.searcher.encoder.runtime} · ")
     expect(page.locator("#inference")).to_contain_text(" ms")
     expect(page.get_by_role("status")).to_contain_text("found")
 
