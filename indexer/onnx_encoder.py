@@ -34,6 +34,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from indexer.encoder import (
     BATCH_SIZE,
@@ -54,7 +55,7 @@ PROBES = ("what happens when a model makes predictions?", "RAG", "naïve Bayes, 
 MIN_PROBE_COSINE = 0.9999
 ONNX_FILE = "model.onnx"
 INT8_FILE = "model.int8.onnx"  # the quantized copy, written beside the export on first use
-MIN_INT8_COSINE = 0.97  # the int8 copy against the full-precision export, on the probes
+MIN_INT8_COSINE = 0.97  # the int8 copy against the full-precision model (torch or the export), on the probes
 INFO_FILE = "export.json"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -127,8 +128,8 @@ class OnnxEncoder:
                 progress(len(rows))
         return vectors
 
-    def _embed_batch(self, texts: list[str]) -> Vectors:
-        """Mean of the token vectors where the attention mask is 1, L2-normalised (sentence-transformers' pooling)."""
+    def _hidden(self, texts: list[str]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """The model's token vectors of texts padded to the longest, and the attention mask (texts, tokens, 1)."""
         encodings = self._tokenizer.encode_batch(texts) if len(texts) > 1 else [self._tokenizer.encode(texts[0])]
         width = max(len(encoding.ids) for encoding in encodings)
         feed = {name: np.zeros((len(texts), width), dtype=np.int64) for name in INPUTS}
@@ -137,25 +138,19 @@ class OnnxEncoder:
             feed["input_ids"][row, :length] = encoding.ids
             feed["attention_mask"][row, :length] = encoding.attention_mask
             feed["token_type_ids"][row, :length] = encoding.type_ids
-        hidden = self._session.run(None, feed)[0]
-        mask = feed["attention_mask"][:, :, None].astype(np.float32)
-        pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        vectors: Vectors = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
-        return vectors
+        hidden: npt.NDArray[np.float32] = self._session.run(None, feed)[0]
+        return hidden, feed["attention_mask"][:, :, None].astype(np.float32)
+
+    def _embed_batch(self, texts: list[str]) -> Vectors:
+        """Mean of the token vectors where the attention mask is 1, L2-normalised (sentence-transformers' pooling)."""
+        hidden, mask = self._hidden(texts)
+        return _unit((hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9))
 
     def token_vectors(self, text: str) -> Vectors:
         """The model's vector for each token of one text (its [CLS] and [SEP] left out), each L2-normalised:
         what late interaction (scripts/bench_late_interaction.py) compares token by token."""
-        encoding = self._tokenizer.encode(text)
-        ids = np.array([encoding.ids], dtype=np.int64)
-        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
-        hidden = self._session.run(None, feed)[0][0]
-        hidden = hidden[1:-1] if len(hidden) > 2 else hidden
-        vectors: Vectors = (hidden / np.maximum(np.linalg.norm(hidden, axis=1, keepdims=True), 1e-12)).astype(
-            np.float32
-        )
-        return vectors
+        tokens = self._hidden([text])[0][0]
+        return _unit(tokens[1:-1] if len(tokens) > 2 else tokens)
 
     def token_strings(self, text: str) -> list[str]:
         """The tokens of one text as the tokenizer writes them ([CLS] and [SEP] left out), matching token_vectors."""
@@ -170,6 +165,12 @@ class OnnxEncoder:
         if len(texts) <= 1 or self._batch_size == 1:
             return self.encode(texts)
         return self._embed_batch(list(texts))
+
+
+def _unit(rows: npt.NDArray[np.float32]) -> Vectors:
+    """Each row divided by its length."""
+    vectors: Vectors = (rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    return vectors
 
 
 def load_onnx_encoder(model_name: str, threads: int | None = None, int8: bool = False) -> OnnxEncoder:
@@ -235,9 +236,10 @@ def export(model_name: str, directory: Path) -> None:
             )
         info = {"max_seq_length": reference.max_seq_length, "dimension": reference.get_embedding_dimension()}
         (tmp / INFO_FILE).write_text(json.dumps(info), encoding="utf-8")
-        _check(tmp, model_path, reference.encode(list(PROBES), normalize_embeddings=True))
+        expected = reference.encode(list(PROBES), normalize_embeddings=True)
+        _check(tmp, model_path, expected)
         try:  # the queries' int8 copy, made now so that a server's first start finds it
-            quantize(tmp, Path(model_path) / "tokenizer.json")
+            quantize(tmp, Path(model_path) / "tokenizer.json", expected)
         except ModelLoadError as exc:  # loading it tries again, and falls back to full precision
             logger.warning("no int8 copy: %s", exc)
         _publish(tmp, directory)
@@ -271,23 +273,25 @@ def _check(tmp: Path, model_path: str, expected: Vectors) -> None:
         )
 
 
-def quantize(directory: Path, tokenizer: Path) -> None:
+def quantize(directory: Path, tokenizer: Path, probes: Vectors | None = None) -> None:
     """Write the int8 copy of an export beside it, after checking its vectors against the export's.
 
     Dynamic quantization of every MatMul's weights, one scale per output channel. Of the variants tried
     (per tensor, unsigned, the word embeddings too, the first layer kept whole; README, Ranking) it is
     the cheapest per query and, but for the first-layer one (a third slower), the closest to full precision.
     Workers starting together may each write it; each publishes with one rename, and the copies are equal.
+    `probes`: the model's vectors of PROBES when the caller has them (an export just checked against
+    them); else the export computes them.
     """
     try:
-        _quantize(directory, tokenizer)
+        _quantize(directory, tokenizer, probes)
     except ModelLoadError:
         raise
     except Exception as exc:  # an unwritable cache, a graph the quantizer does not take
         raise ModelLoadError(f"cannot quantize {directory / ONNX_FILE} ({exc.__class__.__name__}: {exc})") from exc
 
 
-def _quantize(directory: Path, tokenizer: Path) -> None:
+def _quantize(directory: Path, tokenizer: Path, probes: Vectors | None) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     handle, name = tempfile.mkstemp(prefix=f".{INT8_FILE}.tmp-", dir=directory)
@@ -299,7 +303,7 @@ def _quantize(directory: Path, tokenizer: Path) -> None:
         quantize_dynamic(
             directory / ONNX_FILE, tmp, per_channel=True, op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8
         )
-        full = OnnxEncoder(directory, tokenizer, "full").encode(list(PROBES))
+        full = OnnxEncoder(directory, tokenizer, "full").encode(list(PROBES)) if probes is None else probes
         quantized = OnnxEncoder(directory, tokenizer, "int8", model_file=tmp.name).encode(list(PROBES))
         cosine = float(np.sum(full * quantized, axis=1).min())
         if cosine < MIN_INT8_COSINE:

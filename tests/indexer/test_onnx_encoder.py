@@ -115,7 +115,7 @@ def test_without_an_int8_copy_queries_use_full_precision(
     """A quantizer that fails (here: an unwritable file) costs speed, never the service: a warning, then onnx;
     an export without its int8 copy (a cache written before it existed) gets one when loaded."""
 
-    def broken(directory: Path, tokenizer: Path) -> None:
+    def broken(directory: Path, tokenizer: Path, probes: object) -> None:
         raise PermissionError(13, "Permission denied", str(directory / INT8_FILE))
 
     working = _quantize
