@@ -37,8 +37,8 @@ from indexer.onnx_encoder import OnnxEncoder, load_onnx_encoder
 from indexer.paths import BUNDLED_QUERIES, default_index_dir
 from indexer.texts import embedding_texts
 from search_api.evaluation import EvalQuery, load_queries
-from search_api.fusion import EXACT, FusionWeights
-from search_api.fusion_learning import FOLDS, LOOKUP, PENALTIES, fit, fold_of, ranks, summary
+from search_api.fusion import FusionWeights
+from search_api.fusion_learning import PENALTIES, cross_validate, fit, fold_of, fused, ranks, signals, summary
 from search_api.searcher import Searcher
 from search_api.settings import Settings
 
@@ -94,16 +94,11 @@ class RowTokens:
 
 
 def dataset(searcher: Searcher, queries: list[EvalQuery]) -> tuple[np.ndarray, np.ndarray, list[EvalQuery]]:
+    """The shipped features of the answerable queries (as tune_fusion.py computes them), their answers, the queries."""
     answerable = [q for q in queries if q.expected is not None]
     position = {entry.id: i for i, entry in enumerate(searcher.entries)}
-    vectors = searcher.encoder.encode([q.query for q in answerable])
-    features = np.stack([searcher.signals(q.query, v).features for q, v in zip(answerable, vectors, strict=True)])
-    return features.astype(np.float32), np.array([position[q.expected or ""] for q in answerable]), answerable
-
-
-def scores(features: np.ndarray, weights: np.ndarray, exact: np.ndarray) -> np.ndarray:
-    result: np.ndarray = features @ weights + LOOKUP * exact
-    return result
+    features, _ = signals(searcher, answerable)
+    return features, np.array([position[q.expected or ""] for q in answerable]), answerable
 
 
 def line(label: str, rank: np.ndarray, blind: np.ndarray) -> str:
@@ -132,7 +127,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.manual_seed(0)
-    searcher = Searcher.load(args.index, query_encoder=Settings().query_encoder)
+    searcher = Settings().load_searcher(index=args.index)  # as `glossary serve` loads it (GLOSSARY_*)
     onnx = load_onnx_encoder(DEFAULT_MODEL)
     asker = load_onnx_encoder(DEFAULT_MODEL, int8=args.query_tokens == "int8")
     shipped = FusionWeights.learned().vector()
@@ -140,8 +135,7 @@ def main() -> None:
     def late(rows: RowTokens, features: np.ndarray, questions: list[EvalQuery]) -> np.ndarray:
         extra = np.stack([rows.features(asker.token_vectors(q.query)) for q in questions])
         if args.candidates:
-            fused = scores(features, shipped, features[..., EXACT])
-            for i, best in enumerate(np.argsort(-fused, axis=1)[:, : args.candidates]):
+            for i, best in enumerate(np.argsort(-fused(features, shipped), axis=1)[:, : args.candidates]):
                 floor = extra[i, best].min(axis=0)
                 outside = np.ones(extra.shape[1], dtype=bool)
                 outside[best] = False
@@ -154,12 +148,7 @@ def main() -> None:
     test = dataset(searcher, load_queries(BUNDLED_QUERIES, set(searcher.by_id), "test")) if args.test else None
 
     def cross_validated(features: np.ndarray, penalty: float) -> np.ndarray:
-        fused = np.zeros(features.shape[:2], dtype=np.float32)
-        for fold in range(FOLDS):
-            held = folds == fold
-            weights = fit(features[~held], dev_y[~held], penalty)
-            fused[held] = scores(features[held], weights, dev_x[held][..., EXACT])
-        return ranks(fused, dev_y)
+        return ranks(cross_validate(features, dev_y, folds, penalty), dev_y)
 
     print(f"dev: {len(dev_q)} answerable questions ({blind.sum()} blind), {len(searcher.entries)} entries")
     print("| ranker (dev, 5-fold CV by entry) | R@1 | MRR@10 | blind R@1 | blind MRR@10 |")
@@ -192,7 +181,7 @@ def main() -> None:
                 (f"test: {variant}, shipped + MaxSim, penalty {best:g}", features, held_extra, best),
             ):
                 weights = fit(train, dev_y, penalty)
-                print(line(label, ranks(scores(held, weights, test_x[..., EXACT]), test_y), test_blind), flush=True)
+                print(line(label, ranks(fused(held, weights), test_y), test_blind), flush=True)
 
 
 if __name__ == "__main__":

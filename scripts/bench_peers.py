@@ -23,7 +23,6 @@ from pathlib import Path
 
 from indexer.paths import BUNDLED_QUERIES, PROJECT_ROOT, default_index_dir
 from search_api.evaluation import BLIND, evaluate, load_queries, rank_metrics
-from search_api.searcher import Searcher
 from search_api.settings import Settings
 
 HARNESS = PROJECT_ROOT.parent / "shared" / "benchmarks" / "peers" / "run_peers.py"
@@ -42,7 +41,7 @@ def main() -> None:
     parser.add_argument("--hybrid-weight", default="0.5")
     args = parser.parse_args()
 
-    searcher = Searcher.load(args.index, query_encoder=Settings().query_encoder)  # GLOSSARY_QUERY_ENCODER, as served
+    searcher = Settings().load_searcher(index=args.index)  # as `glossary serve` loads it (GLOSSARY_*)
     print(f"ours: queries embedded by {searcher.encoder.runtime}")
     queries = load_queries(args.queries, set(searcher.by_id), args.split)
     answerable = [q for q in queries if q.expected is not None]

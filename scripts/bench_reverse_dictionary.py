@@ -139,7 +139,7 @@ def main() -> None:
         f"{time.perf_counter() - started:.0f} s, peak RSS {peak:.0f} MB",
         flush=True,
     )
-    searcher = Searcher.load(index, query_encoder=Settings().query_encoder)  # GLOSSARY_QUERY_ENCODER, as served
+    searcher = Settings().load_searcher(index=index)  # as `glossary serve` loads it (GLOSSARY_*)
     print(f"queries embedded by {searcher.encoder.runtime}", flush=True)
     rankers = {"full ranker (as served)": searcher.weights, "dense alone": FusionWeights.only("dense")}
     print("| set | ranker | median rank, acc@1/10/100, rank std |\n| --- | --- | --- |")

@@ -47,9 +47,9 @@ def line(name: str, values: list[float]) -> str:
 
 
 def load(path: Path) -> tuple[Searcher, float]:
-    """The searcher as `glossary serve` loads it: the query encoder of GLOSSARY_QUERY_ENCODER (default onnx-int8)."""
+    """The searcher as `glossary serve` loads it (GLOSSARY_QUERY_ENCODER: default onnx-int8; GLOSSARY_FUSION)."""
     started = time.perf_counter()
-    searcher = Searcher.load(path, query_encoder=Settings().query_encoder)
+    searcher = Settings().load_searcher(index=path)
     return searcher, time.perf_counter() - started
 
 
