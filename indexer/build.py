@@ -22,6 +22,7 @@ from indexer.publish import checkpoint, prepare_output
 from indexer.schema import Entry
 from indexer.storage import Row, StoredIndex, read_index, write_index
 from indexer.texts import EMBEDDED_FIELDS, embedding_texts
+from indexer.tokens import TOKEN_FIELDS, StoredTokens, TokenStore, content_tokens, kept, wants_tokens
 from indexer.vector_index import VectorIndexChoice, VectorIndexInfo, resolve
 from indexer.vectorfile import BLOCK_ROWS, VectorFile
 
@@ -44,6 +45,7 @@ class BuildReport:
     up_to_date: bool
     vector_index: VectorIndexInfo = dataclasses.field(default_factory=VectorIndexInfo)
     resumed: int = 0  # texts whose vectors came from the checkpoints of an interrupted build
+    tokens: int = 0  # token vectors in the index's token store (0: the index has none)
 
 
 def entry_fingerprint(entry: Entry, model: str) -> str:
@@ -87,6 +89,8 @@ def build_index(
     model with a query-side adapter); the manifest records it with the adapter's checksum.
     `vector_index` chooses the FAISS index (exact, HNSW, or by size: `indexer.vector_index`); an
     index of another kind than the one chosen is rewritten, its vectors reused.
+    A glossary-sized index with an exact vector index also keeps the token vectors of its names,
+    definition and plain-English rows (indexer.tokens), from the same forward pass.
     Embedded chunks of `chunk_size` texts are checkpointed beside `out` (see indexer.checkpoints):
     with `resume`, a build killed before publishing continues where it stopped; without, it starts over.
     `status` is told what the build is doing between the stretches of embedding that `progress` shows.
@@ -101,26 +105,38 @@ def build_index(
         remove_checkpoints(out)
     previous = _previous(out, model)
     fingerprint = corpus_fingerprint(entries)
+    texts_of = [(entry, embedding_texts(entry)) for entry in entries]
+    kind = resolve(vector_index, sum(len(texts) for _, texts in texts_of))
+    keep_tokens = wants_tokens(len(entries), kind)
     if (
         previous is not None
         and previous.manifest.corpus_fingerprint == fingerprint
         and previous.manifest.query_model == query
-        and previous.manifest.vector_index.kind == resolve(vector_index, previous.manifest.vectors)
+        and previous.manifest.vector_index.kind == kind
+        and (previous.tokens is not None) == keep_tokens
     ):
         remove_checkpoints(out)  # left by a build killed after it published
         count, info = previous.manifest.vectors, previous.manifest.vector_index
-        return BuildReport(out, len(entries), count, 0, count, time.perf_counter() - started, True, info)
+        stored = len(previous.tokens.vectors) if previous.tokens is not None else 0
+        return BuildReport(out, len(entries), count, 0, count, time.perf_counter() - started, True, info, 0, stored)
 
     rows: list[Row] = []
     pending: dict[str, list[int]] = {}  # text to embed -> the rows that hold its vector
     reuse: dict[int, int] = {}  # new row -> previous row
+    needs_tokens: set[str] = set()  # texts to embed whose token vectors the store keeps
     prints = {e.id: entry_fingerprint(e, model) for e in entries}
     old_rows = _reusable_rows(previous, prints)
-    for entry in entries:
-        for field, text in embedding_texts(entry):
+    old_tokens = previous.tokens if previous is not None else None
+    for entry, texts in texts_of:
+        for field, text in texts:
             old = old_rows.get((entry.id, field))
+            stored = keep_tokens and field in TOKEN_FIELDS
+            if old is not None and stored and (old_tokens is None or len(old_tokens.row(old)) == 0):
+                old = None  # the previous index kept no tokens for it: embed it again, for them
             if old is None:
                 pending.setdefault(text, []).append(len(rows))
+                if stored:
+                    needs_tokens.add(text)
             else:
                 reuse[len(rows)] = old
             rows.append(Row(entry.id, field))
@@ -130,14 +146,27 @@ def build_index(
     model_encoder = encoder() if pending else None
     dimension = model_encoder.dimension if model_encoder is not None else previous.manifest.dimension  # type: ignore[union-attr]
     embeddings_dir(out).mkdir(parents=True, exist_ok=True)
+    row_tokens: dict[int, StoredTokens] = {}  # the stored token vectors of each row that has some
     with VectorFile(len(rows), dimension, embeddings_dir(out)) as vectors:
         if reuse:
             _copy_reused(previous, reuse, vectors)
-        previous = None  # its vectors are on disk now: never two copies of the index in memory
+            if keep_tokens and old_tokens is not None:
+                for new, old in reuse.items():
+                    if rows[new].field in TOKEN_FIELDS:
+                        row_tokens[new] = np.array(old_tokens.row(old))
+        previous = old_tokens = None  # on disk or copied now: never two copies of the index in memory
         embedded = resumed = 0
         if model_encoder is not None:
             store = ChunkStore(out, model, model_encoder.runtime)
-            embedded, resumed = _embed(pending, model_encoder, store, vectors, chunk_size, progress, say)
+            embedding = _Embedding(pending, needs_tokens, model_encoder, store, vectors)
+            embedded, resumed = embedding.run(chunk_size, progress, say)
+            for text, text_rows in pending.items():
+                found = embedding.tokens.get(text)
+                for row in text_rows if found is not None else ():
+                    if rows[row].field in TOKEN_FIELDS:
+                        row_tokens[row] = found
+        tokens = TokenStore.assemble(len(rows), dimension, row_tokens) if keep_tokens else None
+        row_tokens.clear()
         say(f"writing the index ({len(rows):,} vectors)")
         manifest_fields = {
             "model": model,
@@ -153,11 +182,14 @@ def build_index(
             "query_model": query,
         }
         lexical = build_lexical(entries)
-        manifest = write_index(out, manifest_fields, entries, rows, vectors, lexical, before_commit, vector_index)
+        manifest = write_index(
+            out, manifest_fields, entries, rows, vectors, lexical, before_commit, vector_index, tokens
+        )
     remove_checkpoints(out)
     seconds = time.perf_counter() - started
+    stored = len(tokens.vectors) if tokens is not None else 0
     return BuildReport(
-        out, len(entries), len(rows), embedded, len(reuse), seconds, False, manifest.vector_index, resumed
+        out, len(entries), len(rows), embedded, len(reuse), seconds, False, manifest.vector_index, resumed, stored
     )
 
 
@@ -180,46 +212,79 @@ def _copy_reused(previous: StoredIndex | None, reuse: dict[int, int], vectors: V
         vectors.write(new_rows[block], previous.vectors.reconstruct_batch(old_rows[block]))
 
 
-def _embed(
-    pending: dict[str, list[int]],
-    encoder: Encoder,
-    store: ChunkStore,
-    vectors: VectorFile,
-    chunk_size: int,
-    progress: ProgressStart | None,
-    say: Callable[[str], None],
-) -> tuple[int, int]:
-    """Put the vector of every pending text into its rows; return (texts embedded, texts resumed).
+class _Embedding:
+    """Puts the vector of every pending text into its rows, and keeps the token vectors the store needs."""
 
-    A text that occurs several times (a term shared by senses) is embedded once. The texts are
-    sorted by length, so that each batch pads little, and embedded in chunks, each checkpointed
-    before the next begins. A resumed build takes the texts found in the checkpoints from there;
-    the rest, sorted the same way, falls into the same chunks that an uninterrupted build embeds.
-    """
-    digests = {text: text_digest(text) for text in pending}
-    remaining = dict(digests)  # text -> digest, for the texts still without a vector
-    by_digest = {digest: text for text, digest in digests.items()}
-    for chunk_digests, chunk_vectors in store.chunks():
-        found = [(row, by_digest[bytes(d)]) for row, d in enumerate(chunk_digests) if bytes(d) in by_digest]
-        found = [(row, text) for row, text in found if text in remaining]
-        if found:
-            _put(vectors, pending, [text for _, text in found], chunk_vectors[[row for row, _ in found]])
-            for _, text in found:
-                del remaining[text]
-    resumed = len(pending) - len(remaining)
-    if resumed:
-        say(f"resuming: {resumed:,} of {len(pending):,} texts were embedded by an interrupted build")
-    texts = [text for text in remaining]
-    texts = [texts[row] for row in length_order(texts)]
-    advance = progress([len(text) + TEXT_OVERHEAD for text in texts]) if progress is not None and texts else None
-    for number, start in enumerate(range(0, len(texts), chunk_size), start=1):
-        chunk = texts[start : start + chunk_size]
-        chunk_vectors = encoder.encode(chunk, advance)
-        checkpoint(f"embedded-chunk-{number}")
-        store.save([remaining[text] for text in chunk], chunk_vectors)
-        checkpoint(f"saved-chunk-{number}")
-        _put(vectors, pending, chunk, chunk_vectors)
-    return len(texts), resumed
+    def __init__(
+        self,
+        pending: dict[str, list[int]],
+        needs_tokens: set[str],
+        encoder: Encoder,
+        store: ChunkStore,
+        vectors: VectorFile,
+    ) -> None:
+        self.pending = pending
+        self.needs_tokens = needs_tokens
+        self.encoder = encoder
+        self.store = store
+        self.vectors = vectors
+        self.tokens: dict[str, StoredTokens] = {}  # text -> its stored token vectors
+
+    def run(self, chunk_size: int, progress: ProgressStart | None, say: Callable[[str], None]) -> tuple[int, int]:
+        """Embed every pending text; return (texts embedded, texts resumed).
+
+        A text that occurs several times (a term shared by senses) is embedded once. The texts are
+        sorted by length, so that each batch pads little, and embedded in chunks, each checkpointed
+        before the next begins. A resumed build takes the texts found in the checkpoints from there
+        (with their token vectors, when the store needs them); the rest, sorted the same way, falls
+        into the same chunks that an uninterrupted build embeds.
+        """
+        pending = self.pending
+        digests = {text: text_digest(text) for text in pending}
+        remaining = dict(digests)  # text -> digest, for the texts still without a vector
+        by_digest = {digest: text for text, digest in digests.items()}
+        for chunk_digests, chunk_vectors, chunk_tokens in self.store.chunks():
+            found = []
+            for row, digest in enumerate(chunk_digests):
+                text = by_digest.get(bytes(digest))
+                if text is None or text not in remaining:
+                    continue
+                if text in self.needs_tokens:
+                    if chunk_tokens is None or chunk_tokens[row] is None:
+                        continue  # checkpointed without its tokens: embedded again
+                    self.tokens[text] = chunk_tokens[row]  # type: ignore[assignment]
+                found.append((row, text))
+            if found:
+                _put(self.vectors, pending, [text for _, text in found], chunk_vectors[[row for row, _ in found]])
+                for _, text in found:
+                    del remaining[text]
+        resumed = len(pending) - len(remaining)
+        if resumed:
+            say(f"resuming: {resumed:,} of {len(pending):,} texts were embedded by an interrupted build")
+        texts = [text for text in remaining]
+        texts = [texts[row] for row in length_order(texts)]
+        advance = progress([len(text) + TEXT_OVERHEAD for text in texts]) if progress is not None and texts else None
+        keep = content_tokens(self.encoder.vocabulary()) if self.needs_tokens else None
+        for number, start in enumerate(range(0, len(texts), chunk_size), start=1):
+            chunk = texts[start : start + chunk_size]
+            stored: list[StoredTokens | None] | None = None
+            if keep is not None and any(text in self.needs_tokens for text in chunk):
+                chunk_vectors, chunk_tokens = self.encoder.encode_tokens(chunk, advance)
+                stored = [
+                    kept(ids, token_vectors, keep) if text in self.needs_tokens else None
+                    for text, (ids, token_vectors) in zip(chunk, chunk_tokens, strict=True)
+                ]
+                del chunk_tokens
+            else:
+                chunk_vectors = self.encoder.encode(chunk, advance)
+            checkpoint(f"embedded-chunk-{number}")
+            self.store.save([remaining[text] for text in chunk], chunk_vectors, stored)
+            checkpoint(f"saved-chunk-{number}")
+            _put(self.vectors, pending, chunk, chunk_vectors)
+            for text, text_tokens in zip(chunk, stored or (), strict=False):
+                if text_tokens is not None:
+                    self.tokens[text] = text_tokens
+        return len(texts), resumed
 
 
 def _put(vectors: VectorFile, pending: dict[str, list[int]], texts: list[str], embedded: Vectors) -> None:

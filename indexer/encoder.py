@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 Vectors = npt.NDArray[np.float32]
+# One text's tokens: their ids, and the model's vector of each (L2-normalised), [CLS] and [SEP] left out.
+Tokens = tuple[npt.NDArray[np.int64], Vectors]
 
 
 class Encoder(Protocol):
@@ -53,6 +55,20 @@ class Encoder(Protocol):
         ...
 
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> Vectors: ...
+
+    def encode_tokens(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> tuple[Vectors, list[Tokens]]:
+        """`encode`, and each text's token vectors from the same forward pass (a build's token store)."""
+        ...
+
+    def vocabulary(self) -> dict[str, int]:
+        """The tokenizer's vocabulary: token -> id."""
+        ...
+
+    def encode_query(self, text: str) -> tuple[Vectors, Vectors]:
+        """One text's vector (1, dimension) and its token vectors, from one forward pass (late interaction)."""
+        ...
 
 
 def available_cores() -> int:
@@ -180,6 +196,48 @@ class SentenceTransformerEncoder:
             if progress is not None:
                 progress(len(rows))
         return vectors
+
+    def encode_tokens(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> tuple[Vectors, list[Tokens]]:
+        vectors = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        tokens: list[Tokens] = [(np.zeros(0, dtype=np.int64), vectors[:0])] * len(texts)
+        order = length_order(texts)
+        for start in range(0, len(order), _TORCH_CALL):
+            rows = order[start : start + _TORCH_CALL]
+            outputs = self._model.encode([texts[row] for row in rows], batch_size=BATCH_SIZE, output_value=None)
+            for row, output in zip(rows, outputs, strict=True):
+                vectors[row] = unit(output["sentence_embedding"].float().cpu().numpy()[None])[0]
+                tokens[row] = _inner_tokens(output)
+            if progress is not None:
+                progress(len(rows))
+        return vectors, tokens
+
+    def vocabulary(self) -> dict[str, int]:
+        return dict(self._model.tokenizer.get_vocab())
+
+    def encode_query(self, text: str) -> tuple[Vectors, Vectors]:
+        (output,) = self._model.encode([text], output_value=None)
+        return unit(output["sentence_embedding"].float().cpu().numpy()[None]), _inner_tokens(output)[1]
+
+    def token_vectors(self, text: str) -> Vectors:
+        return self.encode_query(text)[1]
+
+
+def _inner_tokens(output: dict[str, torch.Tensor]) -> Tokens:
+    """A sentence-transformers output's tokens, padding, [CLS] and [SEP] left out, vectors normalised."""
+    length = int(output["attention_mask"].sum())
+    ids = output["input_ids"][:length].cpu().numpy().astype(np.int64)
+    states = output["token_embeddings"][:length].float().cpu().numpy()
+    if length > 2:
+        ids, states = ids[1:-1], states[1:-1]
+    return ids, unit(states)
+
+
+def unit(rows: npt.NDArray[np.float32]) -> Vectors:
+    """Each row divided by its length."""
+    vectors: Vectors = (rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+    return vectors
 
 
 def length_order(texts: Sequence[str]) -> list[int]:

@@ -39,11 +39,13 @@ import numpy.typing as npt
 from indexer.encoder import (
     BATCH_SIZE,
     Encoder,
+    Tokens,
     Vectors,
     length_order,
     load_encoder,
     load_sentence_transformer,
     resolve_model_path,
+    unit,
     weights_stamp,
 )
 from indexer.errors import ModelLoadError
@@ -128,8 +130,38 @@ class OnnxEncoder:
                 progress(len(rows))
         return vectors
 
-    def _hidden(self, texts: list[str]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        """The model's token vectors of texts padded to the longest, and the attention mask (texts, tokens, 1)."""
+    def encode_tokens(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> tuple[Vectors, list[Tokens]]:
+        """`encode`, and each text's token vectors ([CLS] and [SEP] left out) from the same forward pass."""
+        vectors = np.zeros((len(texts), self._dimension), dtype=np.float32)
+        tokens: list[Tokens] = [(np.zeros(0, dtype=np.int64), vectors[:0])] * len(texts)
+        order = length_order(texts)
+        for start in range(0, len(order), self._batch_size):
+            rows = order[start : start + self._batch_size]
+            hidden, mask, ids = self._hidden([texts[row] for row in rows])
+            vectors[rows] = _pooled(hidden, mask)
+            for place, row in enumerate(rows):
+                length = int(mask[place].sum())
+                inner = slice(1, length - 1) if length > 2 else slice(0, length)
+                tokens[row] = (ids[place, inner].copy(), unit(hidden[place, inner]))
+            if progress is not None:
+                progress(len(rows))
+        return vectors, tokens
+
+    def vocabulary(self) -> dict[str, int]:
+        return dict(self._tokenizer.get_vocab())
+
+    def encode_query(self, text: str) -> tuple[Vectors, Vectors]:
+        """One text's vector and its token vectors ([CLS] and [SEP] left out), from one forward pass."""
+        hidden, mask, _ = self._hidden([text])
+        states = hidden[0]
+        return _pooled(hidden, mask), unit(states[1:-1] if len(states) > 2 else states)
+
+    def _hidden(
+        self, texts: list[str]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        """The model's token vectors of texts padded to the longest, the attention mask (texts, tokens, 1), the ids."""
         encodings = self._tokenizer.encode_batch(texts) if len(texts) > 1 else [self._tokenizer.encode(texts[0])]
         width = max(len(encoding.ids) for encoding in encodings)
         feed = {name: np.zeros((len(texts), width), dtype=np.int64) for name in INPUTS}
@@ -139,18 +171,16 @@ class OnnxEncoder:
             feed["attention_mask"][row, :length] = encoding.attention_mask
             feed["token_type_ids"][row, :length] = encoding.type_ids
         hidden: npt.NDArray[np.float32] = self._session.run(None, feed)[0]
-        return hidden, feed["attention_mask"][:, :, None].astype(np.float32)
+        return hidden, feed["attention_mask"][:, :, None].astype(np.float32), feed["input_ids"]
 
     def _embed_batch(self, texts: list[str]) -> Vectors:
-        """Mean of the token vectors where the attention mask is 1, L2-normalised (sentence-transformers' pooling)."""
-        hidden, mask = self._hidden(texts)
-        return _unit((hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9))
+        hidden, mask, _ = self._hidden(texts)
+        return _pooled(hidden, mask)
 
     def token_vectors(self, text: str) -> Vectors:
         """The model's vector for each token of one text (its [CLS] and [SEP] left out), each L2-normalised:
-        what late interaction (scripts/bench_late_interaction.py) compares token by token."""
-        tokens = self._hidden([text])[0][0]
-        return _unit(tokens[1:-1] if len(tokens) > 2 else tokens)
+        what late interaction (search_api/late.py) compares token by token."""
+        return self.encode_query(text)[1]
 
     def token_strings(self, text: str) -> list[str]:
         """The tokens of one text as the tokenizer writes them ([CLS] and [SEP] left out), matching token_vectors."""
@@ -167,10 +197,9 @@ class OnnxEncoder:
         return self._embed_batch(list(texts))
 
 
-def _unit(rows: npt.NDArray[np.float32]) -> Vectors:
-    """Each row divided by its length."""
-    vectors: Vectors = (rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)).astype(np.float32)
-    return vectors
+def _pooled(hidden: npt.NDArray[np.float32], mask: npt.NDArray[np.float32]) -> Vectors:
+    """Mean of the token vectors where the attention mask is 1, L2-normalised (sentence-transformers' pooling)."""
+    return unit((hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9))
 
 
 def load_onnx_encoder(model_name: str, threads: int | None = None, int8: bool = False) -> OnnxEncoder:

@@ -9,6 +9,8 @@ An index is one directory:
     rows.json       row -> [entry id, field]
     entries.json    the validated entries
     lexical/        the bm25s index over one document per entry
+    tokens.npy, token_offsets.npy
+                    the token store, on glossary-sized indexes only (indexer.tokens)
 
 `indexer.publish` puts it in place: each build is a versioned directory, and the index
 path is a symlink switched to the new one in one atomic step, so a reader never sees a
@@ -35,6 +37,7 @@ from indexer.encoder import Vectors
 from indexer.errors import IndexDamagedError, IndexMissingError, IndexVersionError, IndexWriteError
 from indexer.publish import build_lock, checkpoint, publish, staging_dir
 from indexer.schema import Entry
+from indexer.tokens import TOKEN_FIELDS, TokenStore
 from indexer.vector_index import VectorIndexChoice, VectorIndexInfo, build_vector_index
 from indexer.vectorfile import VectorFile
 
@@ -44,6 +47,14 @@ VECTORS = "vectors.faiss"
 ROWS = "rows.json"
 ENTRIES = "entries.json"
 LEXICAL = "lexical"
+
+
+class TokenInfo(BaseModel):
+    """The token store of an index (indexer.tokens): the fields whose rows it covers, and its size."""
+
+    fields: list[str]
+    count: int
+    dtype: str = "float16"
 
 
 class Manifest(BaseModel):
@@ -72,6 +83,8 @@ class Manifest(BaseModel):
 
     # Added with the HNSW index; a manifest without it describes a flat index (the format is unchanged).
     vector_index: VectorIndexInfo = Field(default_factory=VectorIndexInfo)
+    # Added with late interaction: what the token store holds, or None for an index without one.
+    tokens: TokenInfo | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,7 @@ class StoredIndex:
     vectors: faiss.Index
     lexical: bm25s.BM25
     location: Path | None = None  # the directory actually read (a symlinked index path resolved)
+    tokens: TokenStore | None = None  # the token store, on glossary-sized indexes
 
     def row_vectors(self) -> Vectors:
         """All stored vectors, in row order."""
@@ -122,17 +136,19 @@ def write_index(
     lexical: bm25s.BM25,
     before_commit: Callable[[Path], None] | None = None,
     vector_index: VectorIndexChoice = "auto",
+    tokens: TokenStore | None = None,
 ) -> Manifest:
     """Write a complete index and publish it at `path` in one atomic step; return its manifest.
 
     `before_commit` is called with the temporary directory once every file is written
     and before it is published (tests use it to fail at the last moment). `vector_index`
-    chooses the FAISS index: exact, HNSW, or by size (`indexer.vector_index`).
+    chooses the FAISS index: exact, HNSW, or by size (`indexer.vector_index`). `tokens`: the
+    token store, if the index keeps one.
     """
     path = Path(os.path.abspath(path))
     with build_lock(path), staging_dir(path) as tmp:
         try:
-            manifest = _write_files(tmp, manifest_fields, entries, rows, vectors, lexical, vector_index)
+            manifest = _write_files(tmp, manifest_fields, entries, rows, vectors, lexical, vector_index, tokens)
         except OSError as exc:
             raise IndexWriteError(f"cannot write the index at {path}: {exc.strerror or exc}") from exc
         checkpoint("files-written")
@@ -150,6 +166,7 @@ def _write_files(
     vectors: Vectors | VectorFile,
     lexical: bm25s.BM25,
     vector_index: VectorIndexChoice = "auto",
+    tokens: TokenStore | None = None,
 ) -> Manifest:
     index, vector_info = build_vector_index(vectors, vector_index)  # read a block at a time: one copy in memory
     faiss.write_index(index, str(tmp / VECTORS))
@@ -157,8 +174,18 @@ def _write_files(
     _write_json(tmp / ROWS, [[row.entry_id, row.field] for row in rows])
     _write_json(tmp / ENTRIES, [entry.model_dump(mode="json") for entry in entries])
     lexical.save(str(tmp / LEXICAL), show_progress=False)
+    token_info = None
+    if tokens is not None:
+        tokens.write(tmp)
+        token_info = TokenInfo(fields=list(TOKEN_FIELDS), count=len(tokens.vectors))
     checksums = {str(file.relative_to(tmp)): sha256_file(file) for file in sorted(tmp.rglob("*")) if file.is_file()}
-    manifest = Manifest(format_version=FORMAT_VERSION, checksums=checksums, vector_index=vector_info, **manifest_fields)
+    manifest = Manifest(
+        format_version=FORMAT_VERSION,
+        checksums=checksums,
+        vector_index=vector_info,
+        tokens=token_info,
+        **manifest_fields,
+    )
     _write_json(tmp / MANIFEST, manifest.model_dump(mode="json"))
     for file in tmp.rglob("*"):
         if file.is_file():
@@ -228,4 +255,9 @@ def _read_files(path: Path, manifest: Manifest) -> StoredIndex:
     lexical = bm25s.BM25.load(str(path / LEXICAL), show_progress=False, verbosity=0)
     if vectors.ntotal != len(rows) or vectors.d != manifest.dimension or len(entries) != manifest.entries:
         raise ValueError("the files disagree with the manifest about their sizes")
-    return StoredIndex(manifest, entries, rows, vectors, lexical, path)
+    tokens = None
+    if manifest.tokens is not None:
+        tokens = TokenStore.read(path, len(rows), manifest.dimension)
+        if len(tokens.vectors) != manifest.tokens.count:
+            raise ValueError("the token store disagrees with the manifest about its size")
+    return StoredIndex(manifest, entries, rows, vectors, lexical, path, tokens)

@@ -9,6 +9,11 @@ penalty is what a glossary's unseen questions can expect. The final weights are 
 dev queries; the floor is then the lowest fused score that leaves at least 97.5% of the
 unanswerable dev queries with no hits. Nothing here reads the test split.
 
+Two sets are learned. `no_tokens`, for indexes without a token store (large glossaries), from the
+features without late interaction; it also chooses the entries that late interaction scores. Then
+`tokens`, for indexes with a store, from every feature, the late-interaction columns computed
+with the candidates that `no_tokens` chooses. The index must have a token store.
+
     .venv/bin/python scripts/tune_fusion.py [--index DIR] [--queries FILE] [--write]
 
 With --write, the weights go to search_api/fusion_weights.json, which the searcher loads.
@@ -25,10 +30,11 @@ import torch
 
 from indexer.paths import BUNDLED_QUERIES, default_index_dir
 from search_api.evaluation import load_queries
-from search_api.fusion import FEATURES, WEIGHTS_FILE
+from search_api.fusion import FEATURES, LATE_FEATURES, WEIGHTS_FILE, FusionWeights
 from search_api.fusion_learning import (
     LOOKUP,
     PENALTIES,
+    DevSet,
     choose_floor,
     cross_validate,
     dev_set,
@@ -38,6 +44,40 @@ from search_api.fusion_learning import (
     summary,
 )
 from search_api.searcher import Searcher
+from search_api.settings import Settings
+
+LATE = [FEATURES.index(name) for name in LATE_FEATURES]
+
+
+def learn(searcher: Searcher, dev: DevSet, label: str, late: bool) -> dict[str, object]:
+    """Cross-validate each penalty, fit on all of dev at the best, choose the floor; print as it goes."""
+    features, none_features = dev.features, dev.none_features
+    if not late:
+        features, none_features = features.copy(), none_features.copy()
+        features[..., LATE] = 0.0
+        none_features[..., LATE] = 0.0
+    answers = dev.answers
+    folds = np.array([fold_of(q.expected or "") for q in dev.answerable])
+    blind = np.array([q.origin == "blind" for q in dev.answerable])
+    print(f"{label}: penalty   CV R@1  CV MRR@10  blind R@1  blind MRR@10")
+    results = {}
+    for penalty in PENALTIES:
+        rank = ranks(cross_validate(features, answers, folds, penalty), answers)
+        results[penalty] = summary(rank)
+        r1, mrr = results[penalty]
+        b1, bmrr = summary(rank[blind])
+        print(f"{label}: {penalty:<9g} {r1:.3f}   {mrr:.3f}      {b1:.3f}      {bmrr:.3f}")
+    penalty = max(PENALTIES, key=lambda p: results[p][1])
+    weights = fit(features, answers, penalty)
+    floor = choose_floor(none_features, dev.none_names, weights)
+    print(f"{label}: chosen penalty {penalty:g}; floor {floor}")
+    print(f"{label}: " + ", ".join(f"{name} {value:.3f}" for name, value in zip(FEATURES, weights, strict=True)))
+    return {
+        "weights": {name: round(float(value), 4) for name, value in zip(FEATURES, weights, strict=True)},
+        "floor": floor,
+        "penalty": penalty,
+        "dev_cv": {"recall@1": round(results[penalty][0], 4), "mrr@10": round(results[penalty][1], 4)},
+    }
 
 
 def main() -> None:
@@ -47,34 +87,28 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help=f"write the weights to {WEIGHTS_FILE.name}")
     args = parser.parse_args()
     torch.manual_seed(0)
-    searcher = Searcher.load(args.index)
-    dev = dev_set(searcher, load_queries(args.queries, set(searcher.by_id), "dev"))
-    answerable, features, answers = dev.answerable, dev.features, dev.answers
-    folds = np.array([fold_of(q.expected or "") for q in answerable])
-    blind = np.array([q.origin == "blind" for q in answerable])
-    print(f"dev: {len(answerable)} answerable queries ({int(blind.sum())} blind), {len(dev.none_names)} unanswerable")
-    print("penalty   CV R@1  CV MRR@10  blind R@1  blind MRR@10")
-    results = {}
-    for penalty in PENALTIES:
-        rank = ranks(cross_validate(features, answers, folds, penalty), answers)
-        results[penalty] = summary(rank)
-        r1, mrr = results[penalty]
-        b1, bmrr = summary(rank[blind])
-        print(f"{penalty:<9g} {r1:.3f}   {mrr:.3f}      {b1:.3f}      {bmrr:.3f}")
-    penalty = max(PENALTIES, key=lambda p: results[p][1])
-    weights = fit(features, answers, penalty)
-    floor = choose_floor(dev.none_features, dev.none_names, weights)
-    print(f"chosen penalty {penalty:g}; floor {floor}")
-    print("weights: " + ", ".join(f"{name} {value:.3f}" for name, value in zip(FEATURES, weights, strict=True)))
+    searcher = Settings().load_searcher(index=args.index)  # as `glossary serve` loads it (GLOSSARY_*)
+    if searcher.late is None:
+        raise SystemExit(f"the index at {args.index} has no token store; rebuild it with: glossary index")
+    print(f"query encoder: {searcher.encoder.runtime}")
+    queries = load_queries(args.queries, set(searcher.by_id), "dev")
+    dev = dev_set(searcher, queries)
+    blind = sum(q.origin == "blind" for q in dev.answerable)
+    print(f"dev: {len(dev.answerable)} answerable queries ({blind} blind), {len(dev.none_names)} unanswerable")
+    no_tokens = learn(searcher, dev, "no_tokens", late=False)
+    chooser = FusionWeights(no_tokens["weights"], float(no_tokens["floor"]), LOOKUP)  # type: ignore[arg-type]
+    if chooser.vector().tolist() != searcher.candidate_weights.vector().tolist():
+        searcher.candidate_weights = chooser  # late interaction scores the candidates these weights choose
+        dev = dev_set(searcher, queries)
+    tokens = learn(searcher, dev, "tokens", late=True)
     if args.write:
         payload = {
-            "weights": {name: round(float(value), 4) for name, value in zip(FEATURES, weights, strict=True)},
-            "floor": floor,
+            "tokens": tokens,
+            "no_tokens": no_tokens,
             "lookup": LOOKUP,
             "chosen_by": "scripts/tune_fusion.py --write",
-            "penalty": penalty,
-            "dev_queries": len(answerable),
-            "dev_cv": {"recall@1": round(results[penalty][0], 4), "mrr@10": round(results[penalty][1], 4)},
+            "query_encoder": Settings().query_encoder,
+            "dev_queries": len(dev.answerable),
             "entries": len(searcher.entries),
         }
         WEIGHTS_FILE.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")

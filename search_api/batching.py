@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 import anyio.to_thread
 import numpy as np
 
-from indexer.encoder import Encoder, Vectors
+from indexer.encoder import Encoder, Tokens, Vectors
 from indexer.onnx_encoder import OnnxEncoder
 
 
@@ -76,6 +76,18 @@ class BatchingEncoder:
         if progress is not None:
             progress(1)
         return row.reshape(1, -1)
+
+    def encode_tokens(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> tuple[Vectors, list[Tokens]]:
+        return self.inner.encode_tokens(texts, progress)
+
+    def vocabulary(self) -> dict[str, int]:
+        return self.inner.vocabulary()
+
+    def encode_query(self, text: str) -> tuple[Vectors, Vectors]:
+        """A question's vector and token vectors (late interaction): one model call of its own, not batched."""
+        return self.inner.encode_query(text)
 
     def _on_loop_thread(self) -> bool:
         """True when called on the event loop's own thread (the app's warm-up), which must not wait on itself."""

@@ -2,8 +2,8 @@
 
 Row similarities (the query's cosine with every embedded field text) become per-entry
 features: the aggregated dense score, the cosine of each field, the best field; the name
-matches become exact / fuzzy / contained columns; BM25 gives two columns. The order is
-`fusion.FEATURES`.
+matches become exact / fuzzy / contained columns; BM25 gives two columns; late interaction
+(search_api/late.py) the last four. The order is `fusion.FEATURES`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from indexer.storage import Row
 from indexer.texts import EMBEDDED_FIELDS
-from search_api.fusion import FEATURES, FIELD_WEIGHTS, SECOND_FIELD_SHARE, Scores
+from search_api.fusion import FEATURES, FIELD_WEIGHTS, LATE_FEATURES, SECOND_FIELD_SHARE, Scores
 from search_api.names import NameMatch
 
 MATCH_KINDS = ("exact", "fuzzy", "contained")
@@ -113,7 +113,9 @@ def name_columns(matches: dict[str, NameMatch], position: dict[str, int], entrie
 def feature_matrix(
     dense: Scores, cosines: Scores, best: Scores, lexical: Scores, names: Scores, lexical_names: Scores
 ) -> Scores:
-    """The features of every entry as one (entries, len(FEATURES)) matrix."""
-    matrix = np.column_stack([dense, cosines, best, lexical, names, lexical_names]).astype(np.float32)
+    """The features of every entry as one (entries, len(FEATURES)) matrix, the late-interaction columns 0
+    (search_api.late fills them in where the index has a token store)."""
+    late = np.zeros((len(dense), len(LATE_FEATURES)), dtype=np.float32)
+    matrix = np.column_stack([dense, cosines, best, lexical, names, lexical_names, late]).astype(np.float32)
     assert matrix.shape[1] == len(FEATURES)
     return matrix

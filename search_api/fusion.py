@@ -15,12 +15,15 @@ The features (search_api/features.py builds them):
 - lexical: BM25 over names and prose; lexical_names: BM25 over the names alone (a question
   that merely mentions a neighbouring concept's name should not rank that neighbour first:
   this feature's weight is learned negative);
-- exact, fuzzy, contained: the entry's name typed alone, misspelt, or inside a longer question.
+- exact, fuzzy, contained: the entry's name typed alone, misspelt, or inside a longer question;
+- late, late_term, late_definition, late_plain_english: late interaction, the question's token
+  vectors against the entry's stored ones (search_api/late.py), on indexes with a token store.
 
 The weights were learned by scripts/tune_fusion.py (a listwise linear ranker, regularised,
 cross-validated with folds split by entry on the dev split of the evaluation set) and live in
-fusion_weights.json beside this module. An exact name match is a lookup: `lookup` is a fixed
-bonus (not learned) that puts the named entry first.
+fusion_weights.json beside this module: one set for indexes with a token store, one for indexes
+without (large glossaries), whose late-interaction weights are 0. An exact name match is a
+lookup: `lookup` is a fixed bonus (not learned) that puts the named entry first.
 """
 
 from __future__ import annotations
@@ -61,7 +64,13 @@ FEATURES: tuple[str, ...] = (
     "fuzzy",
     "contained",
     "lexical_names",
+    "late",
+    "late_term",
+    "late_definition",
+    "late_plain_english",
 )
+LATE_FEATURES = FEATURES[FEATURES.index("late") :]
+WEIGHT_SETS = ("tokens", "no_tokens")  # fusion_weights.json: with a token store, and without
 WEIGHTS_FILE = Path(__file__).resolve().parent / "fusion_weights.json"
 # A name match this strong (exact, or within typo distance) shows a hit even below the floor.
 NAME_EVIDENCE = 0.75
@@ -76,9 +85,10 @@ class FusionWeights:
     lookup: float = 0.0
 
     @classmethod
-    def learned(cls) -> FusionWeights:
-        """The weights scripts/tune_fusion.py chose (fusion_weights.json)."""
-        return _learned()
+    def learned(cls, tokens: bool = True) -> FusionWeights:
+        """The weights scripts/tune_fusion.py chose (fusion_weights.json), for an index with a token store
+        (`tokens`) or without one."""
+        return _learned(WEIGHT_SETS[0] if tokens else WEIGHT_SETS[1])
 
     @classmethod
     def only(cls, signal: str) -> FusionWeights:
@@ -101,10 +111,11 @@ class FusionWeights:
         return np.array([self.weights.get(name, 0.0) for name in FEATURES], dtype=np.float32)
 
 
-@lru_cache(maxsize=1)
-def _learned() -> FusionWeights:
+@lru_cache(maxsize=2)
+def _learned(which: str) -> FusionWeights:
     data = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
-    return FusionWeights(dict(data["weights"]), float(data["floor"]), float(data["lookup"]))
+    chosen = data[which]
+    return FusionWeights(dict(chosen["weights"]), float(chosen["floor"]), float(data["lookup"]))
 
 
 def saturate(bm25: Scores, half: float = LEXICAL_HALF) -> Scores:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from indexer.vector_index import HNSW_EF_SEARCH, stored_vectors
 from search_api.features import FieldRows, feature_matrix, name_columns
 from search_api.fusion import FusionWeights, Scores, fuse, max_idf, saturate, visible
 from search_api.hits import Answer, Hit
+from search_api.late import LateInteraction
 from search_api.names import NameIndex, NameMatch
 from search_api.querytext import is_blank, strip_blank
 from search_api.snippets import shorten, snippet
@@ -70,13 +72,22 @@ class Searcher:
         weights: FusionWeights | None = None,
         rank_all: bool | None = None,
     ) -> None:
-        """`rank_all`: score every entry (True), only candidates (False), or by size and index kind (None)."""
+        """`rank_all`: score every entry (True), only candidates (False), or by size and index kind (None).
+
+        `weights`: the fusion weights; by default the learned ones for this index, with or without
+        late interaction. Late interaction runs when the index has a token store and its queries are
+        embedded with the model that embedded it (no query adapter).
+        """
         self.index = index
         self.encoder = encoder
-        self.weights = weights or FusionWeights.learned()
         self.entries: list[Entry] = index.entries
         self.by_id = {entry.id: entry for entry in self.entries}
         self._position = {entry.id: i for i, entry in enumerate(self.entries)}
+        self.late: LateInteraction | None = None
+        if index.tokens is not None and index.manifest.query_model is None:
+            self.late = LateInteraction(index.tokens, index.rows, self._position)
+        self.weights = weights or FusionWeights.learned(tokens=self.late is not None)
+        self.candidate_weights = FusionWeights.learned(tokens=False)  # chooses the entries late interaction scores
         self._row_field = [row.field for row in index.rows]
         self._fields = FieldRows(index.rows, self._position)
         # One thread per process: a glossary-sized scan gains nothing from more, and on a busy machine
@@ -104,11 +115,13 @@ class Searcher:
         weights: FusionWeights | None = None,
         threads: int | None = None,
         query_encoder: str = DEFAULT_QUERY_ENCODER,
+        overrides: Mapping[str, float] | None = None,
     ) -> Searcher:
         """Read and verify the index at `path`; load its model (once per process) unless given an encoder.
 
         `query_encoder` is "onnx-int8" (ONNX Runtime on int8 weights: fastest, vectors within cosine 0.98),
-        "onnx" (ONNX Runtime in full precision: the torch model's vectors) or "torch".
+        "onnx" (ONNX Runtime in full precision: the torch model's vectors) or "torch". `overrides`
+        replace some of the fusion weights (FusionWeights.with_overrides).
         """
         index = read_index(Path(path))
         model = index.manifest.query_model_name
@@ -117,7 +130,10 @@ class Searcher:
                 f"the index at {path} is queried with the model {model!r}, not {encoder.name!r}; "
                 f"{rebuild_hint(Path(path), index.manifest.source)}"
             )
-        return cls(index, encoder or load_runtime_encoder(model, threads, query_encoder), weights)
+        searcher = cls(index, encoder or load_runtime_encoder(model, threads, query_encoder), weights)
+        if overrides:
+            searcher.weights = searcher.weights.with_overrides(overrides)
+        return searcher
 
     @property
     def model(self) -> str:
@@ -135,9 +151,13 @@ class Searcher:
         """Hits plus a did-you-mean name and the time spent embedding and searching."""
         query = check_query(query, k, group)
         started = time.perf_counter()
-        vector = self.encoder.encode([query])
+        tokens = None
+        if self.late is not None:  # the pooled vector and the token vectors from one forward pass
+            vector, tokens = self.encoder.encode_query(query)
+        else:
+            vector = self.encoder.encode([query])
         embedded = time.perf_counter()
-        hits, matches = self.rank(query, vector[0], k, weights or self.weights, group)
+        hits, matches = self.rank(query, vector[0], k, weights or self.weights, group, tokens)
         finished = time.perf_counter()
         return Answer(
             query=query,
@@ -147,13 +167,21 @@ class Searcher:
             search_ms=round((finished - embedded) * 1000, 3),
         )
 
-    def signals(self, query: str, vector: Scores) -> Signals:
+    def signals(self, query: str, vector: Scores, tokens: Scores | None = None) -> Signals:
         """The scores under each signal for a query whose vector is already known.
 
         Every entry is scored (positions 0..n-1), or on a large or approximate index the candidates.
+        With late interaction, the query's token vectors are embedded here unless `tokens` gives them.
         """
-        if not self.rank_all:
-            return self._candidate_signals(query, vector)
+        found = self._candidate_signals(query, vector) if not self.rank_all else self._all_signals(query, vector)
+        if self.late is not None:
+            if tokens is None:
+                tokens = self.encoder.encode_query(query)[1]
+            self.late.fill(found.features, tokens, found.positions, fuse(found.features, self.candidate_weights))
+        return found
+
+    def _all_signals(self, query: str, vector: Scores) -> Signals:
+        """Signals of every entry."""
         similarity = np.asarray(self._matrix @ vector, dtype=np.float32)
         dense, best_row = self._fields.dense(similarity)
         cosines, best = self._fields.cosines(similarity)
@@ -195,10 +223,16 @@ class Searcher:
         return _top(np.asarray(self._matrix @ vector, dtype=np.float32), count, positive=False)
 
     def rank(
-        self, query: str, vector: Scores, k: int, weights: FusionWeights, group: str | None = None
+        self,
+        query: str,
+        vector: Scores,
+        k: int,
+        weights: FusionWeights,
+        group: str | None = None,
+        tokens: Scores | None = None,
     ) -> tuple[list[Hit], dict[str, NameMatch]]:
-        """Rank entries for a query whose vector is already known (evaluation embeds in batches)."""
-        found = self.signals(query, vector)
+        """Rank entries for a query whose vector (and token vectors) may be known (evaluation embeds in batches)."""
+        found = self.signals(query, vector, tokens)
         fused = fuse(found.features, weights)
         shown = visible(fused, found.name, weights)
         candidates = np.flatnonzero(shown)

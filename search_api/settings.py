@@ -114,14 +114,10 @@ class Settings(BaseSettings):
         return Searcher.load(
             index or self.index,
             encoder=encoder,
-            weights=self.fusion_weights(),
             threads=self.threads,
             query_encoder=self.query_encoder,
+            overrides=self.fusion,
         )
-
-    def fusion_weights(self) -> FusionWeights:
-        """The default fusion weights with this setting's overrides applied."""
-        return FusionWeights.learned().with_overrides(self.fusion)
 
     def load_build(self, index: Path, encoder: Encoder | None) -> Searcher:
         """`load_searcher` as a holder's loader: the index directory to read, and the encoder to reuse if any."""

@@ -10,7 +10,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from indexer.encoder import Vectors
+from indexer.encoder import Tokens, Vectors
+
+FAKE_VOCABULARY = 1024  # token ids: a word's hash, modulo this
 
 
 class FakeEncoder:
@@ -36,3 +38,22 @@ class FakeEncoder:
         if progress is not None:
             progress(len(texts))
         return np.vstack(rows)
+
+    def encode_tokens(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> tuple[Vectors, list[Tokens]]:
+        """`encode`, and one hash-seeded vector per word as the text's tokens."""
+        return self.encode(texts, progress), [self._tokens(text) for text in texts]
+
+    def vocabulary(self) -> dict[str, int]:
+        return {f"w{number}": number for number in range(FAKE_VOCABULARY)}
+
+    def encode_query(self, text: str) -> tuple[Vectors, Vectors]:
+        return self.encode([text]), self._tokens(text)[1]
+
+    def _tokens(self, text: str) -> Tokens:
+        words = text.split() or [text]
+        seeds = [int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "little") for word in words]
+        vectors = np.vstack([np.random.default_rng(s).standard_normal(self.dimension) for s in seeds])
+        ids = np.array([seed % FAKE_VOCABULARY for seed in seeds], dtype=np.int64)
+        return ids, (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fakes import FakeEncoder
 
@@ -14,6 +15,7 @@ from indexer.errors import IndexDamagedError, IndexMissingError, IndexVersionErr
 from indexer.publish import versions_dir
 from indexer.storage import MANIFEST, VECTORS, read_index
 from indexer.texts import embedding_texts
+from indexer.tokens import TOKEN_FIELDS
 from indexer.validation import load_glossary
 
 MINI = Path(__file__).parent.parent / "data" / "mini.yaml"
@@ -54,6 +56,34 @@ def test_build_writes_one_row_per_field_text(tmp_path: Path) -> None:
     assert [e.id for e in stored.entries] == [e.id for e in entries]
 
 
+def test_build_keeps_the_token_vectors_of_names_definitions_and_plain_english(tmp_path: Path) -> None:
+    encoder = FakeEncoder()
+    report = build(tmp_path / "index", encoder)
+    stored = read_index(tmp_path / "index")
+    assert stored.tokens is not None and stored.manifest.tokens is not None
+    assert report.tokens == stored.manifest.tokens.count == len(stored.tokens.vectors) > 0
+    texts = {(e.id, field): text for e in stored.entries for field, text in embedding_texts(e)}
+    for number, row in enumerate(stored.rows):
+        kept = stored.tokens.row(number)
+        if row.field not in TOKEN_FIELDS:
+            assert len(kept) == 0, row
+            continue
+        _, expected = encoder._tokens(texts[(row.entry_id, row.field)])  # the fake keeps every word
+        assert np.array_equal(kept, expected.astype(np.float16)), row
+
+
+def test_a_large_or_approximate_index_keeps_no_token_store_and_gains_one_when_exact(tmp_path: Path) -> None:
+    report = build(tmp_path / "index", FakeEncoder(), vector_index="hnsw")
+    assert report.tokens == 0 and read_index(tmp_path / "index").tokens is None
+    encoder = FakeEncoder()
+    report = build(tmp_path / "index", encoder, vector_index="flat")
+    stored = read_index(tmp_path / "index")
+    assert stored.tokens is not None and report.tokens == len(stored.tokens.vectors)
+    # Only the texts whose tokens the store keeps are embedded again; the other rows are reused.
+    kept = {text for e in stored.entries for field, text in embedding_texts(e) if field in TOKEN_FIELDS}
+    assert sorted(encoder.calls) == sorted(kept)
+
+
 def test_unchanged_corpus_embeds_nothing_and_keeps_files(tmp_path: Path) -> None:
     build(tmp_path / "index", FakeEncoder())
     before = files_of(tmp_path / "index")
@@ -65,7 +95,8 @@ def test_unchanged_corpus_embeds_nothing_and_keeps_files(tmp_path: Path) -> None
 
 def test_editing_one_entry_reembeds_only_that_entry(tmp_path: Path) -> None:
     build(tmp_path / "index", FakeEncoder())
-    first = read_index(tmp_path / "index").row_vectors()
+    previous = read_index(tmp_path / "index")
+    first, first_tokens = previous.row_vectors(), previous.tokens
     edited = tmp_path / "edited.yaml"
     edited.write_text(MINI.read_text().replace("A regularisation method that", "A regularization technique that"))
     encoder = FakeEncoder()
@@ -76,6 +107,9 @@ def test_editing_one_entry_reembeds_only_that_entry(tmp_path: Path) -> None:
     stored = read_index(tmp_path / "index")
     unchanged = [i for i, row in enumerate(stored.rows) if row.entry_id != "dropout"]
     assert (stored.row_vectors()[unchanged] == first[unchanged]).all()
+    assert stored.tokens is not None and first_tokens is not None
+    for row in unchanged:  # their token vectors were copied from the previous index
+        assert np.array_equal(stored.tokens.row(row), first_tokens.row(row))
 
 
 def test_editing_only_related_rewrites_without_embedding(tmp_path: Path) -> None:

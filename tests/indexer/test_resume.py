@@ -62,6 +62,9 @@ def test_a_failed_build_resumes_from_its_checkpoints_and_matches_an_uninterrupte
     resumed, uninterrupted = read_index(tmp_path / "index"), read_index(tmp_path / "whole")
     assert resumed.rows == uninterrupted.rows
     assert np.array_equal(resumed.row_vectors(), uninterrupted.row_vectors())
+    assert resumed.tokens is not None and uninterrupted.tokens is not None  # token vectors came back too
+    assert np.array_equal(resumed.tokens.offsets, uninterrupted.tokens.offsets)
+    assert np.array_equal(resumed.tokens.vectors, uninterrupted.tokens.vectors)
     assert not embeddings_dir(tmp_path / "index").exists()  # removed once the build is published
 
 
@@ -144,4 +147,7 @@ def test_a_killed_glossary_index_resumes_losing_at_most_one_chunk(tmp_path: Path
     assert (second.location / ROWS).read_bytes() == (first.location / ROWS).read_bytes()  # type: ignore[operator]
     assert second.manifest.corpus_fingerprint == first.manifest.corpus_fingerprint
     assert np.array_equal(second.row_vectors(), first.row_vectors())
+    assert first.tokens is not None and second.tokens is not None
+    assert np.array_equal(second.tokens.offsets, first.tokens.offsets)
+    assert np.array_equal(second.tokens.vectors, first.tokens.vectors)
     assert not embeddings_dir(tmp_path / "index").exists()
