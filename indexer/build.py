@@ -161,10 +161,12 @@ def build_index(
             embedding = _Embedding(pending, needs_tokens, model_encoder, store, vectors)
             embedded, resumed = embedding.run(chunk_size, progress, say)
             for text, text_rows in pending.items():
-                found = embedding.tokens.get(text)
-                for row in text_rows if found is not None else ():
+                text_tokens = embedding.tokens.get(text)
+                if text_tokens is None:
+                    continue
+                for row in text_rows:
                     if rows[row].field in TOKEN_FIELDS:
-                        row_tokens[row] = found
+                        row_tokens[row] = text_tokens
         tokens = TokenStore.assemble(len(rows), dimension, row_tokens) if keep_tokens else None
         row_tokens.clear()
         say(f"writing the index ({len(rows):,} vectors)")
@@ -269,21 +271,21 @@ class _Embedding:
             chunk = texts[start : start + chunk_size]
             stored: list[StoredTokens | None] | None = None
             if keep is not None and any(text in self.needs_tokens for text in chunk):
-                chunk_vectors, chunk_tokens = self.encoder.encode_tokens(chunk, advance)
+                chunk_vectors, embedded_tokens = self.encoder.encode_tokens(chunk, advance)
                 stored = [
                     kept(ids, token_vectors, keep) if text in self.needs_tokens else None
-                    for text, (ids, token_vectors) in zip(chunk, chunk_tokens, strict=True)
+                    for text, (ids, token_vectors) in zip(chunk, embedded_tokens, strict=True)
                 ]
-                del chunk_tokens
+                del embedded_tokens
             else:
                 chunk_vectors = self.encoder.encode(chunk, advance)
             checkpoint(f"embedded-chunk-{number}")
             self.store.save([remaining[text] for text in chunk], chunk_vectors, stored)
             checkpoint(f"saved-chunk-{number}")
             _put(self.vectors, pending, chunk, chunk_vectors)
-            for text, text_tokens in zip(chunk, stored or (), strict=False):
-                if text_tokens is not None:
-                    self.tokens[text] = text_tokens
+            for text, kept_tokens in zip(chunk, stored or (), strict=False):
+                if kept_tokens is not None:
+                    self.tokens[text] = kept_tokens
         return len(texts), resumed
 
 

@@ -101,7 +101,10 @@ class ChunkStore:
         array = np.frombuffer(b"".join(digests), dtype=np.uint8).reshape(len(digests), DIGEST_BYTES)
         name = f"{CHUNK_PREFIX}{hashlib.sha256(array.tobytes()).hexdigest()[:24]}.npz"
         handle, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=".npz", dir=self.directory)
-        arrays = {"digests": array, "vectors": np.ascontiguousarray(vectors, dtype=np.float32)}
+        arrays: dict[str, npt.NDArray[np.generic]] = {
+            "digests": array,
+            "vectors": np.ascontiguousarray(vectors, dtype=np.float32),
+        }
         if tokens is not None:
             present = [t for t in tokens if t is not None]
             arrays["token_counts"] = np.array([-1 if t is None else len(t) for t in tokens], dtype=np.int64)
@@ -109,7 +112,7 @@ class ChunkStore:
             arrays["tokens"] = np.concatenate(present) if present else np.zeros((0, width), dtype=np.float16)
         try:
             with os.fdopen(handle, "wb") as out:
-                np.savez(out, **arrays)
+                np.savez(out, **arrays)  # type: ignore[arg-type]  # numpy's stubs type **kwds as allow_pickle
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, self.directory / name)

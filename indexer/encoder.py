@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -205,7 +205,7 @@ class SentenceTransformerEncoder:
         order = length_order(texts)
         for start in range(0, len(order), _TORCH_CALL):
             rows = order[start : start + _TORCH_CALL]
-            outputs = self._model.encode([texts[row] for row in rows], batch_size=BATCH_SIZE, output_value=None)
+            outputs = self._outputs([texts[row] for row in rows])
             for row, output in zip(rows, outputs, strict=True):
                 vectors[row] = unit(output["sentence_embedding"].float().cpu().numpy()[None])[0]
                 tokens[row] = _inner_tokens(output)
@@ -217,11 +217,16 @@ class SentenceTransformerEncoder:
         return dict(self._model.tokenizer.get_vocab())
 
     def encode_query(self, text: str) -> tuple[Vectors, Vectors]:
-        (output,) = self._model.encode([text], output_value=None)
+        (output,) = self._outputs([text])
         return unit(output["sentence_embedding"].float().cpu().numpy()[None]), _inner_tokens(output)[1]
 
     def token_vectors(self, text: str) -> Vectors:
         return self.encode_query(text)[1]
+
+    def _outputs(self, texts: list[str]) -> list[dict[str, torch.Tensor]]:
+        """Everything the model computes for each text: ids, attention mask, token and sentence embeddings."""
+        outputs = self._model.encode(texts, batch_size=BATCH_SIZE, output_value=None)
+        return cast("list[dict[str, torch.Tensor]]", outputs)
 
 
 def _inner_tokens(output: dict[str, torch.Tensor]) -> Tokens:

@@ -3,7 +3,8 @@
 
 Every learned variant is fitted on the dev split exactly as scripts/tune_fusion.py fits the
 shipped weights (same penalty, same floor rule), then scored on the test split, which nothing
-was chosen on. This script only reports; it writes nothing.
+was chosen on. Late interaction scores the candidates that the shipped weights for indexes
+without a token store choose, in every variant. This script only reports; it writes nothing.
 
     .venv/bin/python scripts/ablate_fusion.py [--index DIR] [--queries FILE]
 """
@@ -18,17 +19,20 @@ import numpy as np
 
 from indexer.paths import BUNDLED_QUERIES, default_index_dir
 from search_api.evaluation import evaluate, load_queries
-from search_api.fusion import FEATURES, WEIGHTS_FILE, FusionWeights
+from search_api.fusion import FEATURES, LATE_FEATURES, WEIGHTS_FILE, FusionWeights
 from search_api.fusion_learning import LOOKUP, choose_floor, dev_set, fit
-from search_api.searcher import Searcher
+from search_api.settings import Settings
 
 SIGNALS = ("dense", "lexical", "exact", "fuzzy", "contained")
 FIELDS = (*(f for f in FEATURES if f.startswith("cos_")), "best_field")
+WITHOUT_LATE = tuple(f for f in FEATURES if f not in LATE_FEATURES)
 VARIANTS: dict[str, tuple[tuple[str, ...], float]] = {
     "learned weights, the three signals of before": (SIGNALS, LOOKUP),
     "+ per-field cosines": ((*SIGNALS, *FIELDS), LOOKUP),
     "+ names-only BM25": ((*SIGNALS, "lexical_names"), LOOKUP),
-    "all features, no lookup rule": (FEATURES, 0.0),
+    "+ late interaction": ((*SIGNALS, *LATE_FEATURES), LOOKUP),
+    "all features but late interaction, no lookup rule": (WITHOUT_LATE, 0.0),
+    "all but late interaction + lookup rule (shipped for indexes without a token store)": (WITHOUT_LATE, LOOKUP),
     "all features + lookup rule (shipped)": (FEATURES, LOOKUP),
 }
 # The release before this one: weights set by hand on the 361-entry glossary's own questions.
@@ -40,8 +44,10 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=default_index_dir())
     parser.add_argument("--queries", type=Path, default=BUNDLED_QUERIES)
     args = parser.parse_args()
-    penalty = float(json.loads(WEIGHTS_FILE.read_text("utf-8"))["penalty"])
-    searcher = Searcher.load(args.index)
+    penalty = float(json.loads(WEIGHTS_FILE.read_text("utf-8"))["tokens"]["penalty"])
+    searcher = Settings().load_searcher(index=args.index)  # as `glossary serve` loads it (GLOSSARY_*)
+    if searcher.late is None:
+        raise SystemExit(f"the index at {args.index} has no token store; rebuild it with: glossary index")
     dev = dev_set(searcher, load_queries(args.queries, set(searcher.by_id), "dev"))
     test = load_queries(args.queries, set(searcher.by_id), "test")
     variants = {"before: hand-set weights (361-entry release)": BEFORE}

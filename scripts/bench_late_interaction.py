@@ -6,7 +6,9 @@ token vectors are kept; a question's token vectors are compared with them, and a
 mean over the question's tokens of the best cosine among the row's tokens. Each entry gets four
 features: its best row, and its term, definition and plain-English rows (a missing row takes the
 best). They are added to the shipped features and the listwise ranker is cross-validated by entry
-on the dev split exactly as `scripts/tune_fusion.py` does, beside the shipped features alone.
+on the dev split exactly as `scripts/tune_fusion.py` does, beside the features without late
+interaction. (The shipped late interaction, search_api/late.py, is `lean` with int8 question tokens
+and 50 candidates; this script measured the variants it was chosen from.)
 
 Variants: `full` (every row, every token), `lean` (names, definition and plain English only;
 stop words and punctuation left out of the entries' tokens), `lean-pca128` (lean, vectors
@@ -37,12 +39,13 @@ from indexer.onnx_encoder import OnnxEncoder, load_onnx_encoder
 from indexer.paths import BUNDLED_QUERIES, default_index_dir
 from indexer.texts import embedding_texts
 from search_api.evaluation import EvalQuery, load_queries
-from search_api.fusion import FusionWeights
+from search_api.fusion import FEATURES, LATE_FEATURES, FusionWeights
 from search_api.fusion_learning import PENALTIES, cross_validate, fit, fold_of, fused, ranks, signals, summary
 from search_api.searcher import Searcher
 from search_api.settings import Settings
 
 FIELDS = ("term", "definition", "plain_english")
+BASE = len(FEATURES) - len(LATE_FEATURES)  # the features without the shipped late interaction
 STOP = set(STOPWORDS_EN_PLUS)
 WORD = re.compile(r"\w")
 
@@ -98,7 +101,7 @@ def dataset(searcher: Searcher, queries: list[EvalQuery]) -> tuple[np.ndarray, n
     answerable = [q for q in queries if q.expected is not None]
     position = {entry.id: i for i, entry in enumerate(searcher.entries)}
     features, _ = signals(searcher, answerable)
-    return features, np.array([position[q.expected or ""] for q in answerable]), answerable
+    return features[..., :BASE], np.array([position[q.expected or ""] for q in answerable]), answerable
 
 
 def line(label: str, rank: np.ndarray, blind: np.ndarray) -> str:
@@ -128,9 +131,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     searcher = Settings().load_searcher(index=args.index)  # as `glossary serve` loads it (GLOSSARY_*)
+    searcher.late = None  # this script computes its own late-interaction features, beside the others
     onnx = load_onnx_encoder(DEFAULT_MODEL)
     asker = load_onnx_encoder(DEFAULT_MODEL, int8=args.query_tokens == "int8")
-    shipped = FusionWeights.learned().vector()
+    shipped = FusionWeights.learned(tokens=False).vector()[:BASE]
 
     def late(rows: RowTokens, features: np.ndarray, questions: list[EvalQuery]) -> np.ndarray:
         extra = np.stack([rows.features(asker.token_vectors(q.query)) for q in questions])

@@ -1,14 +1,15 @@
 """Query embeddings batched across concurrent requests, with Ray Serve's `@serve.batch`.
 
 The app answers each search in a worker thread, and `Searcher.answer` embeds its one query
-with `encoder.encode([query])`. A `BatchingEncoder` in the encoder's place hands that query
-to the server's event loop, where `serve.batch` gathers the queries of the searches running
-at that moment (up to `max_batch_size`, waiting at most `batch_wait_s` for more) into one
-model call, and each thread gets its own row back. Nothing else in the app changes: ranking
-still runs per request, in its thread.
+with `encoder.encode_query(query)` (its vector and, for late interaction, its token vectors; or
+`encoder.encode([query])` on an index without a token store). A `BatchingEncoder` in the
+encoder's place hands that query to the server's event loop, where `serve.batch` gathers the
+queries of the searches running at that moment (up to `max_batch_size`, waiting at most
+`batch_wait_s` for more) into one model call, and each thread gets its own row back. Nothing
+else in the app changes: ranking still runs per request, in its thread.
 
 A batch of one is embedded exactly as a single process embeds it; a larger batch is one padded
-model call (`OnnxEncoder.encode_batch`, or sentence-transformers' own batching), whose vectors
+model call (`encode_tokens`: ONNX Runtime's padded batch, or sentence-transformers' own batching), whose vectors
 equal the one-at-a-time vectors within float rounding (1e-6). The int8 query encoder (the
 default) takes its activation scales per call, so it embeds a batch's queries one by one, each
 exactly as alone: its batches save the hand-offs between threads, not model work
@@ -26,14 +27,19 @@ import anyio.to_thread
 import numpy as np
 
 from indexer.encoder import Encoder, Tokens, Vectors
-from indexer.onnx_encoder import OnnxEncoder
 
 
-def embed_together(encoder: Encoder, texts: Sequence[str]) -> Vectors:
-    """One model call for several texts; one text exactly as `Searcher.answer` embeds it alone."""
-    if len(texts) > 1 and isinstance(encoder, OnnxEncoder):
-        return encoder.encode_batch(texts)
-    return encoder.encode(texts)  # sentence-transformers pads and batches a list itself
+def embed_together(encoder: Encoder, texts: Sequence[str]) -> list[tuple[Vectors, Vectors]]:
+    """One model call for several texts: each one's vector and token vectors (late interaction).
+
+    One text is embedded exactly as `Searcher.answer` embeds it alone; several, as one padded call
+    (ONNX Runtime in full precision, or sentence-transformers' own batching; the int8 copy one by one).
+    """
+    if len(texts) == 1:
+        vector, tokens = encoder.encode_query(texts[0])
+        return [(vector[0], tokens)]
+    vectors, per_text = encoder.encode_tokens(texts)
+    return [(vector, token_vectors) for vector, (_, token_vectors) in zip(vectors, per_text, strict=True)]
 
 
 class BatchingEncoder:
@@ -72,10 +78,10 @@ class BatchingEncoder:
         """One text from a worker thread joins the current batch; anything else is embedded directly."""
         if len(texts) != 1 or self._on_loop_thread() or self._loop.is_closed():
             return self.inner.encode(texts, progress)
-        row: Vectors = asyncio.run_coroutine_threadsafe(self._batched(texts[0]), self._loop).result()
+        row, _ = asyncio.run_coroutine_threadsafe(self._batched(texts[0]), self._loop).result()
         if progress is not None:
             progress(1)
-        return row.reshape(1, -1)
+        return np.asarray(row, dtype=np.float32).reshape(1, -1)
 
     def encode_tokens(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
@@ -86,8 +92,11 @@ class BatchingEncoder:
         return self.inner.vocabulary()
 
     def encode_query(self, text: str) -> tuple[Vectors, Vectors]:
-        """A question's vector and token vectors (late interaction): one model call of its own, not batched."""
-        return self.inner.encode_query(text)
+        """A question's vector and token vectors (late interaction), joining the current batch as `encode` does."""
+        if self._on_loop_thread() or self._loop.is_closed():
+            return self.inner.encode_query(text)
+        row, tokens = asyncio.run_coroutine_threadsafe(self._batched(text), self._loop).result()
+        return np.asarray(row, dtype=np.float32).reshape(1, -1), tokens
 
     def _on_loop_thread(self) -> bool:
         """True when called on the event loop's own thread (the app's warm-up), which must not wait on itself."""
@@ -96,8 +105,7 @@ class BatchingEncoder:
         except RuntimeError:  # no loop runs in this thread: a worker thread
             return False
 
-    async def _embed_batch(self, texts: list[str]) -> list[Vectors]:
+    async def _embed_batch(self, texts: list[str]) -> list[tuple[Vectors, Vectors]]:
         if self._on_batch is not None:
             self._on_batch(len(texts))
-        vectors = await anyio.to_thread.run_sync(embed_together, self.inner, texts)
-        return list(np.asarray(vectors, dtype=np.float32))
+        return await anyio.to_thread.run_sync(embed_together, self.inner, texts)

@@ -38,6 +38,7 @@ from indexer.errors import CorpusValidationError, GlossaryError
 from indexer.model_spec import BASE_MODEL as DEFAULT_BASE
 from indexer.model_spec import BUNDLED_ADAPTER, BUNDLED_ADAPTERS, DEFAULT_QUERY_MODEL, canonical_model
 from indexer.paths import BUNDLED_CORPUS, BUNDLED_QUERIES, default_index_dir
+from indexer.tokens import TOKENS_UP_TO
 from indexer.tuning import TuneSettings
 from search_api.hits import Hit
 from search_api.searcher import MAX_K
@@ -313,6 +314,15 @@ def index(
         soft_wrap=True,
     )
     out.print(report.vector_index.describe(), markup=False, soft_wrap=True)
+    if report.tokens:
+        out.print(f"token store: {report.tokens:,} token vectors for late interaction", markup=False, soft_wrap=True)
+    else:
+        out.print(
+            f"no token store (more than {TOKENS_UP_TO:,} entries, or an approximate vector index): "
+            "ranked without late interaction",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()

@@ -14,6 +14,7 @@ from indexer.encoder import DEFAULT_MODEL, SentenceTransformerEncoder
 from indexer.storage import MANIFEST, read_index
 from indexer.validation import load_glossary
 from indexer.vector_index import APPROXIMATE_FROM, RECALL_TARGET, RecallSample, build_vector_index, resolve
+from search_api.fusion import FusionWeights
 from search_api.searcher import Searcher
 
 MINI = Path(__file__).parent.parent / "data" / "mini.yaml"
@@ -59,7 +60,9 @@ def test_hnsw_index_answers_as_the_exact_one(tmp_path: Path, encoder: SentenceTr
     assert report.vector_index.kind == "hnsw" and report.vector_index.recall_at_10 == 1.0
     manifest = json.loads((tmp_path / "hnsw" / MANIFEST).read_text("utf-8"))
     assert manifest["vector_index"]["kind"] == "hnsw" and manifest["vector_index"]["recall_at_10"] == 1.0
-    exact = Searcher.load(tmp_path / "flat", encoder=encoder)
+    # An approximate index keeps no token store (indexer.tokens): compare it with the exact one ranked
+    # by the weights for indexes without a store.
+    exact = Searcher.load(tmp_path / "flat", encoder=encoder, weights=FusionWeights.learned(tokens=False))
     approximate = Searcher.load(tmp_path / "hnsw", encoder=encoder)
     assert isinstance(approximate.index.vectors, faiss.IndexHNSWFlat) and not approximate.rank_all
     for query in ["what happens when a model makes predictions?", "backprop", "overfiting", "dropout"]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from indexer.storage import VECTORS
+from indexer.storage import VECTORS, read_index
 from search_api.cli import app, progress_log
 
 MINI = Path(__file__).parent.parent / "data" / "mini.yaml"
@@ -41,8 +41,10 @@ def test_index_then_search_as_text_and_json(tmp_path: Path, encoder: object) -> 
     assert "Indexed 8 entries as 56 vectors" in first.stdout and "embedded 56 texts" in first.stdout
     assert "embedded 56/56 texts (" in first.stderr  # not a terminal: progress is logged, not drawn
     assert "loading the model" in first.stderr and "writing the index (56 vectors)" in first.stderr
+    stored = read_index(out).tokens
+    assert stored is not None and f"token store: {len(stored.vectors):,} token vectors" in first.stdout
     again = runner.invoke(app, ["index", str(MINI), "--out", str(out)])
-    assert "(up to date)" in again.stdout
+    assert "(up to date)" in again.stdout and f"token store: {len(stored.vectors):,}" in again.stdout
 
     text = runner.invoke(
         app, ["search", "what happens when a model makes predictions?", "--index", str(out), "--k", "2"]

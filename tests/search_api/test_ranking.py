@@ -8,6 +8,7 @@ import pytest
 
 from indexer.paths import BUNDLED_QUERIES
 from search_api.evaluation import KINDS, Report, evaluate, load_queries
+from search_api.fusion import FusionWeights
 from search_api.searcher import Searcher
 
 
@@ -87,12 +88,21 @@ def test_quality_targets_hold_with_the_int8_query_encoder(int8_report: Report, r
         assert abs(ours - full) <= 0.01, metric
 
 
+def test_late_interaction_earns_its_place(bundled_searcher: Searcher, report: Report) -> None:
+    """The weights learned without late interaction (large glossaries) rank the same test split lower."""
+    queries = load_queries(BUNDLED_QUERIES, set(bundled_searcher.by_id), "test")
+    without = evaluate(bundled_searcher, queries, FusionWeights.learned(tokens=False)).scores["full"]
+    full = report.scores["full"]
+    assert full["overall"]["recall@1"] >= without["overall"]["recall@1"] + 0.02
+    assert full["blind"]["recall@1"] >= without["blind"]["recall@1"] + 0.02
+
+
 def assert_targets(report: Report) -> None:
     full = report.scores["full"]
-    assert full["overall"]["recall@1"] >= 0.775
-    assert full["overall"]["mrr@10"] >= 0.855
-    assert full["blind"]["recall@1"] >= 0.74
-    assert full["paraphrase"]["recall@1"] >= 0.74
+    assert full["overall"]["recall@1"] >= 0.815
+    assert full["overall"]["mrr@10"] >= 0.87
+    assert full["blind"]["recall@1"] >= 0.79
+    assert full["paraphrase"]["recall@1"] >= 0.785
     assert full["typo"]["recall@1"] >= 0.97
     assert full["acronym"]["recall@1"] >= 0.99
     assert full["lookup"]["recall@1"] >= 0.99
