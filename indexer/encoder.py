@@ -66,8 +66,8 @@ class Encoder(Protocol):
         """The tokenizer's vocabulary: token -> id."""
         ...
 
-    def encode_query(self, text: str) -> tuple[Vectors, Vectors]:
-        """One text's vector (1, dimension) and its token vectors, from one forward pass (late interaction)."""
+    def encode_query(self, text: str) -> tuple[Vectors, Tokens]:
+        """One text's vector (1, dimension) and its tokens, from one forward pass (late interaction)."""
         ...
 
 
@@ -216,12 +216,9 @@ class SentenceTransformerEncoder:
     def vocabulary(self) -> dict[str, int]:
         return dict(self._model.tokenizer.get_vocab())
 
-    def encode_query(self, text: str) -> tuple[Vectors, Vectors]:
+    def encode_query(self, text: str) -> tuple[Vectors, Tokens]:
         (output,) = self._outputs([text])
-        return unit(output["sentence_embedding"].float().cpu().numpy()[None]), _inner_tokens(output)[1]
-
-    def token_vectors(self, text: str) -> Vectors:
-        return self.encode_query(text)[1]
+        return unit(output["sentence_embedding"].float().cpu().numpy()[None]), _inner_tokens(output)
 
     def _outputs(self, texts: list[str]) -> list[dict[str, torch.Tensor]]:
         """Everything the model computes for each text: ids, attention mask, token and sentence embeddings."""

@@ -152,11 +152,11 @@ class OnnxEncoder:
     def vocabulary(self) -> dict[str, int]:
         return dict(self._tokenizer.get_vocab())
 
-    def encode_query(self, text: str) -> tuple[Vectors, Vectors]:
-        """One text's vector and its token vectors ([CLS] and [SEP] left out), from one forward pass."""
-        hidden, mask, _ = self._hidden([text])
-        states = hidden[0]
-        return _pooled(hidden, mask), unit(states[1:-1] if len(states) > 2 else states)
+    def encode_query(self, text: str) -> tuple[Vectors, Tokens]:
+        """One text's vector, and its tokens' ids and vectors ([CLS] and [SEP] left out), from one forward pass."""
+        hidden, mask, ids = self._hidden([text])
+        inner = slice(1, hidden.shape[1] - 1) if hidden.shape[1] > 2 else slice(0, hidden.shape[1])
+        return _pooled(hidden, mask), (ids[0, inner].copy(), unit(hidden[0, inner]))
 
     def _hidden(
         self, texts: list[str]
@@ -180,7 +180,7 @@ class OnnxEncoder:
     def token_vectors(self, text: str) -> Vectors:
         """The model's vector for each token of one text (its [CLS] and [SEP] left out), each L2-normalised:
         what late interaction (search_api/late.py) compares token by token."""
-        return self.encode_query(text)[1]
+        return self.encode_query(text)[1][1]
 
     def token_strings(self, text: str) -> list[str]:
         """The tokens of one text as the tokenizer writes them ([CLS] and [SEP] left out), matching token_vectors."""

@@ -29,8 +29,8 @@ import numpy as np
 from indexer.encoder import Encoder, Tokens, Vectors
 
 
-def embed_together(encoder: Encoder, texts: Sequence[str]) -> list[tuple[Vectors, Vectors]]:
-    """One model call for several texts: each one's vector and token vectors (late interaction).
+def embed_together(encoder: Encoder, texts: Sequence[str]) -> list[tuple[Vectors, Tokens]]:
+    """One model call for several texts: each one's vector and tokens (late interaction).
 
     One text is embedded exactly as `Searcher.answer` embeds it alone; several, as one padded call
     (ONNX Runtime in full precision, or sentence-transformers' own batching; the int8 copy one by one).
@@ -39,7 +39,7 @@ def embed_together(encoder: Encoder, texts: Sequence[str]) -> list[tuple[Vectors
         vector, tokens = encoder.encode_query(texts[0])
         return [(vector[0], tokens)]
     vectors, per_text = encoder.encode_tokens(texts)
-    return [(vector, token_vectors) for vector, (_, token_vectors) in zip(vectors, per_text, strict=True)]
+    return list(zip(vectors, per_text, strict=True))
 
 
 class BatchingEncoder:
@@ -91,8 +91,8 @@ class BatchingEncoder:
     def vocabulary(self) -> dict[str, int]:
         return self.inner.vocabulary()
 
-    def encode_query(self, text: str) -> tuple[Vectors, Vectors]:
-        """A question's vector and token vectors (late interaction), joining the current batch as `encode` does."""
+    def encode_query(self, text: str) -> tuple[Vectors, Tokens]:
+        """A question's vector and tokens (late interaction), joining the current batch as `encode` does."""
         if self._on_loop_thread() or self._loop.is_closed():
             return self.inner.encode_query(text)
         row, tokens = asyncio.run_coroutine_threadsafe(self._batched(text), self._loop).result()
@@ -105,7 +105,7 @@ class BatchingEncoder:
         except RuntimeError:  # no loop runs in this thread: a worker thread
             return False
 
-    async def _embed_batch(self, texts: list[str]) -> list[tuple[Vectors, Vectors]]:
+    async def _embed_batch(self, texts: list[str]) -> list[tuple[Vectors, Tokens]]:
         if self._on_batch is not None:
             self._on_batch(len(texts))
         return await anyio.to_thread.run_sync(embed_together, self.inner, texts)

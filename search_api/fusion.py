@@ -16,8 +16,9 @@ The features (search_api/features.py builds them):
   that merely mentions a neighbouring concept's name should not rank that neighbour first:
   this feature's weight is learned negative);
 - exact, fuzzy, contained: the entry's name typed alone, misspelt, or inside a longer question;
-- late, late_term, late_definition, late_plain_english: late interaction, the question's token
-  vectors against the entry's stored ones (search_api/late.py), on indexes with a token store.
+- late, late_term, late_definition, late_entry: late interaction, the question's token vectors
+  against the entry's stored ones (its best row, names, definition, all its tokens together;
+  search_api/late.py), on indexes with a token store.
 
 The weights were learned by scripts/tune_fusion.py (a listwise linear ranker, regularised,
 cross-validated with folds split by entry on the dev split of the evaluation set) and live in
@@ -67,7 +68,7 @@ FEATURES: tuple[str, ...] = (
     "late",
     "late_term",
     "late_definition",
-    "late_plain_english",
+    "late_entry",
 )
 LATE_FEATURES = FEATURES[FEATURES.index("late") :]
 WEIGHT_SETS = ("tokens", "no_tokens")  # fusion_weights.json: with a token store, and without

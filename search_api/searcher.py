@@ -13,13 +13,14 @@ import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
-from indexer.encoder import Encoder
+from indexer.encoder import Encoder, Tokens
 from indexer.errors import IndexVersionError, QueryError
 from indexer.lexical import build_names_lexical, tokenize
 from indexer.onnx_encoder import DEFAULT_QUERY_ENCODER, load_runtime_encoder
 from indexer.schema import Entry
 from indexer.storage import StoredIndex, read_index, rebuild_hint
 from indexer.texts import field_text
+from indexer.tokens import content_tokens
 from indexer.vector_index import HNSW_EF_SEARCH, stored_vectors
 from search_api.features import FieldRows, feature_matrix, name_columns
 from search_api.fusion import FusionWeights, Scores, fuse, max_idf, saturate, visible
@@ -85,7 +86,8 @@ class Searcher:
         self._position = {entry.id: i for i, entry in enumerate(self.entries)}
         self.late: LateInteraction | None = None
         if index.tokens is not None and index.manifest.query_model is None:
-            self.late = LateInteraction(index.tokens, index.rows, self._position)
+            content = content_tokens(encoder.vocabulary())
+            self.late = LateInteraction(index.tokens, index.rows, self._position, content)
         self.weights = weights or FusionWeights.learned(tokens=self.late is not None)
         self.candidate_weights = FusionWeights.learned(tokens=False)  # chooses the entries late interaction scores
         self._row_field = [row.field for row in index.rows]
@@ -167,7 +169,7 @@ class Searcher:
             search_ms=round((finished - embedded) * 1000, 3),
         )
 
-    def signals(self, query: str, vector: Scores, tokens: Scores | None = None) -> Signals:
+    def signals(self, query: str, vector: Scores, tokens: Tokens | None = None) -> Signals:
         """The scores under each signal for a query whose vector is already known.
 
         Every entry is scored (positions 0..n-1), or on a large or approximate index the candidates.
@@ -229,7 +231,7 @@ class Searcher:
         k: int,
         weights: FusionWeights,
         group: str | None = None,
-        tokens: Scores | None = None,
+        tokens: Tokens | None = None,
     ) -> tuple[list[Hit], dict[str, NameMatch]]:
         """Rank entries for a query whose vector (and token vectors) may be known (evaluation embeds in batches)."""
         found = self.signals(query, vector, tokens)

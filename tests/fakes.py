@@ -48,8 +48,8 @@ class FakeEncoder:
     def vocabulary(self) -> dict[str, int]:
         return {f"w{number}": number for number in range(FAKE_VOCABULARY)}
 
-    def encode_query(self, text: str) -> tuple[Vectors, Vectors]:
-        return self.encode([text]), self._tokens(text)[1]
+    def encode_query(self, text: str) -> tuple[Vectors, Tokens]:
+        return self.encode([text]), self._tokens(text)
 
     def _tokens(self, text: str) -> Tokens:
         words = text.split() or [text]

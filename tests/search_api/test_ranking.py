@@ -99,10 +99,10 @@ def test_late_interaction_earns_its_place(bundled_searcher: Searcher, report: Re
 
 def assert_targets(report: Report) -> None:
     full = report.scores["full"]
-    assert full["overall"]["recall@1"] >= 0.81
-    assert full["overall"]["mrr@10"] >= 0.87
-    assert full["blind"]["recall@1"] >= 0.785
-    assert full["paraphrase"]["recall@1"] >= 0.78
+    assert full["overall"]["recall@1"] >= 0.825
+    assert full["overall"]["mrr@10"] >= 0.88
+    assert full["blind"]["recall@1"] >= 0.80
+    assert full["paraphrase"]["recall@1"] >= 0.80
     assert full["typo"]["recall@1"] >= 0.97
     assert full["acronym"]["recall@1"] >= 0.99
     assert full["lookup"]["recall@1"] >= 0.99
