@@ -7,8 +7,10 @@ mean over the question's tokens of the best cosine among the row's tokens. Each 
 features: its best row, and its term, definition and plain-English rows (a missing row takes the
 best). They are added to the shipped features and the listwise ranker is cross-validated by entry
 on the dev split exactly as `scripts/tune_fusion.py` does, beside the features without late
-interaction. (The shipped late interaction, search_api/late.py, is `lean` with int8 question tokens
-and 50 candidates; this script measured the variants it was chosen from.)
+interaction. (This script measured the variants that the shipped late interaction,
+search_api/late.py, was chosen from: `lean`, int8 question tokens; the product then went on to
+count the question's content tokens only, to score an entry's tokens together, and to score 20
+candidates, each chosen on dev with scripts/tune_fusion.py: README, Ranking.)
 
 Variants: `full` (every row, every token), `lean` (names, definition and plain English only;
 stop words and punctuation left out of the entries' tokens), `lean-pca128` (lean, vectors
