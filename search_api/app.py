@@ -238,6 +238,8 @@ def _add_routes(app: FastAPI) -> None:
             vectors=manifest.vectors,
             built_at=manifest.built_at,
             corpus_fingerprint=manifest.corpus_fingerprint,
+            late_interaction=searcher.late is not None,
+            token_vectors=manifest.tokens.count if manifest.tokens is not None else 0,
         )
 
 

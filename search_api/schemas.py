@@ -94,6 +94,11 @@ class HealthPublic(BaseModel):
     vectors: int
     built_at: str
     corpus_fingerprint: str = Field(description="SHA-256 of the glossary the build indexed.")
+    late_interaction: bool = Field(
+        description="Whether ranking compares the question's tokens with the entries' (the index has a token "
+        "store, and no query adapter embeds the questions)."
+    )
+    token_vectors: int = Field(description="Token vectors in the index's token store (0: it has none).")
 
 
 class ErrorDetail(BaseModel):
