@@ -59,15 +59,12 @@ class Encoder(Protocol):
     def encode_tokens(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> tuple[Vectors, list[Tokens]]:
-        """`encode`, and each text's token vectors from the same forward pass (a build's token store)."""
+        """`encode`, and each text's tokens from the same forward pass (a build's token store, a question's
+        late interaction). One text alone is embedded exactly as `encode` embeds it alone."""
         ...
 
     def vocabulary(self) -> dict[str, int]:
         """The tokenizer's vocabulary: token -> id."""
-        ...
-
-    def encode_query(self, text: str) -> tuple[Vectors, Tokens]:
-        """One text's vector (1, dimension) and its tokens, from one forward pass (late interaction)."""
         ...
 
 
@@ -200,40 +197,51 @@ class SentenceTransformerEncoder:
     def encode_tokens(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> tuple[Vectors, list[Tokens]]:
-        vectors = np.zeros((len(texts), self._dimension), dtype=np.float32)
-        tokens: list[Tokens] = [(np.zeros(0, dtype=np.int64), vectors[:0])] * len(texts)
-        order = length_order(texts)
-        for start in range(0, len(order), _TORCH_CALL):
-            rows = order[start : start + _TORCH_CALL]
-            outputs = self._outputs([texts[row] for row in rows])
-            for row, output in zip(rows, outputs, strict=True):
-                vectors[row] = unit(output["sentence_embedding"].float().cpu().numpy()[None])[0]
-                tokens[row] = _inner_tokens(output)
-            if progress is not None:
-                progress(len(rows))
-        return vectors, tokens
+        return embed_by_length(texts, self._dimension, _TORCH_CALL, self._embed_tokens, progress)
 
     def vocabulary(self) -> dict[str, int]:
         return dict(self._model.tokenizer.get_vocab())
 
-    def encode_query(self, text: str) -> tuple[Vectors, Tokens]:
-        (output,) = self._outputs([text])
-        return unit(output["sentence_embedding"].float().cpu().numpy()[None]), _inner_tokens(output)
+    def _embed_tokens(self, texts: list[str]) -> tuple[Vectors, list[Tokens]]:
+        """Each text's sentence embedding and tokens, from what the model computes for it (padding trimmed)."""
+        computed = self._model.encode(texts, batch_size=BATCH_SIZE, output_value=None)
+        outputs = cast("list[dict[str, torch.Tensor]]", computed)
+        vectors = unit(np.vstack([output["sentence_embedding"].float().cpu().numpy() for output in outputs]))
+        tokens = []
+        for output in outputs:
+            length = int(output["attention_mask"].sum())
+            ids = output["input_ids"][:length].cpu().numpy()
+            tokens.append(inner_tokens(ids, output["token_embeddings"][:length].float().cpu().numpy()))
+        return vectors, tokens
 
-    def _outputs(self, texts: list[str]) -> list[dict[str, torch.Tensor]]:
-        """Everything the model computes for each text: ids, attention mask, token and sentence embeddings."""
-        outputs = self._model.encode(texts, batch_size=BATCH_SIZE, output_value=None)
-        return cast("list[dict[str, torch.Tensor]]", outputs)
+
+def embed_by_length(
+    texts: Sequence[str],
+    dimension: int,
+    batch_size: int,
+    embed: Callable[[list[str]], tuple[Vectors, list[Tokens]]],
+    progress: Callable[[int], None] | None = None,
+) -> tuple[Vectors, list[Tokens]]:
+    """`embed` over batches of `batch_size` texts sorted by length (each batch pads little), the vectors
+    and tokens put back in the texts' order."""
+    vectors = np.zeros((len(texts), dimension), dtype=np.float32)
+    placed: dict[int, Tokens] = {}
+    order = length_order(texts)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        batch_vectors, batch_tokens = embed([texts[row] for row in rows])
+        vectors[rows] = batch_vectors
+        placed.update(zip(rows, batch_tokens, strict=True))
+        if progress is not None:
+            progress(len(rows))
+    return vectors, [placed[row] for row in range(len(texts))]
 
 
-def _inner_tokens(output: dict[str, torch.Tensor]) -> Tokens:
-    """A sentence-transformers output's tokens, padding, [CLS] and [SEP] left out, vectors normalised."""
-    length = int(output["attention_mask"].sum())
-    ids = output["input_ids"][:length].cpu().numpy().astype(np.int64)
-    states = output["token_embeddings"][:length].float().cpu().numpy()
-    if length > 2:
+def inner_tokens(ids: npt.NDArray[np.integer], states: npt.NDArray[np.float32]) -> Tokens:
+    """One text's tokens, its padding already trimmed: [CLS] and [SEP] left out, each vector normalised."""
+    if len(ids) > 2:
         ids, states = ids[1:-1], states[1:-1]
-    return ids, unit(states)
+    return ids.astype(np.int64), unit(states)
 
 
 def unit(rows: npt.NDArray[np.float32]) -> Vectors:

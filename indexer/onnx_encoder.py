@@ -6,8 +6,8 @@ torch model on probe sentences, and then run by ONNX Runtime: the same vectors (
 1.0 to the torch model's), several times faster on a CPU. `encode` sorts its texts by length
 and runs them in batches padded to each batch's longest text, the attention mask keeping the
 padding out of both the attention and the mean pooling: one text alone (a query) is never
-padded, and many (a build) pad little. `encode_batch` runs several queries as one padded batch
-(a server batching concurrent queries). Padded or not, the vectors agree within float rounding
+padded, and many (a build) pad little; `encode_tokens` does the same and keeps each text's token
+vectors too (the token store, a question's late interaction). Padded or not, the vectors agree within float rounding
 (cosine >= 0.9999999); the check at export covers a padded batch too.
 
 Queries are embedded by default with an int8 copy of the export (`onnx-int8`): the weights of
@@ -41,6 +41,8 @@ from indexer.encoder import (
     Encoder,
     Tokens,
     Vectors,
+    embed_by_length,
+    inner_tokens,
     length_order,
     load_encoder,
     load_sentence_transformer,
@@ -133,30 +135,17 @@ class OnnxEncoder:
     def encode_tokens(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> tuple[Vectors, list[Tokens]]:
-        """`encode`, and each text's token vectors ([CLS] and [SEP] left out) from the same forward pass."""
-        vectors = np.zeros((len(texts), self._dimension), dtype=np.float32)
-        tokens: list[Tokens] = [(np.zeros(0, dtype=np.int64), vectors[:0])] * len(texts)
-        order = length_order(texts)
-        for start in range(0, len(order), self._batch_size):
-            rows = order[start : start + self._batch_size]
-            hidden, mask, ids = self._hidden([texts[row] for row in rows])
-            vectors[rows] = _pooled(hidden, mask)
-            for place, row in enumerate(rows):
-                length = int(mask[place].sum())
-                inner = slice(1, length - 1) if length > 2 else slice(0, length)
-                tokens[row] = (ids[place, inner].copy(), unit(hidden[place, inner]))
-            if progress is not None:
-                progress(len(rows))
-        return vectors, tokens
+        """`encode`, and each text's token ids and vectors ([CLS] and [SEP] left out) from the same forward pass."""
+        return embed_by_length(texts, self._dimension, self._batch_size, self._embed_tokens, progress)
 
     def vocabulary(self) -> dict[str, int]:
         return dict(self._tokenizer.get_vocab())
 
-    def encode_query(self, text: str) -> tuple[Vectors, Tokens]:
-        """One text's vector, and its tokens' ids and vectors ([CLS] and [SEP] left out), from one forward pass."""
-        hidden, mask, ids = self._hidden([text])
-        inner = slice(1, hidden.shape[1] - 1) if hidden.shape[1] > 2 else slice(0, hidden.shape[1])
-        return _pooled(hidden, mask), (ids[0, inner].copy(), unit(hidden[0, inner]))
+    def _embed_tokens(self, texts: list[str]) -> tuple[Vectors, list[Tokens]]:
+        hidden, mask, ids = self._hidden(texts)
+        lengths = mask[:, :, 0].sum(axis=1).astype(int)
+        tokens = [inner_tokens(ids[row, :length], hidden[row, :length]) for row, length in enumerate(lengths)]
+        return _pooled(hidden, mask), tokens
 
     def _hidden(
         self, texts: list[str]
@@ -180,21 +169,12 @@ class OnnxEncoder:
     def token_vectors(self, text: str) -> Vectors:
         """The model's vector for each token of one text (its [CLS] and [SEP] left out), each L2-normalised:
         what late interaction (search_api/late.py) compares token by token."""
-        return self.encode_query(text)[1][1]
+        return self.encode_tokens([text])[1][0][1]
 
     def token_strings(self, text: str) -> list[str]:
         """The tokens of one text as the tokenizer writes them ([CLS] and [SEP] left out), matching token_vectors."""
         tokens: list[str] = self._tokenizer.encode(text).tokens
         return tokens[1:-1] if len(tokens) > 2 else tokens
-
-    def encode_batch(self, texts: Sequence[str]) -> Vectors:
-        """Several texts as one padded batch, in their order: faster per text than one at a time.
-
-        The int8 copy embeds them one by one (see __init__), in their order.
-        """
-        if len(texts) <= 1 or self._batch_size == 1:
-            return self.encode(texts)
-        return self._embed_batch(list(texts))
 
 
 def _pooled(hidden: npt.NDArray[np.float32], mask: npt.NDArray[np.float32]) -> Vectors:

@@ -1,7 +1,7 @@
 """Query embeddings batched across concurrent requests, with Ray Serve's `@serve.batch`.
 
 The app answers each search in a worker thread, and `Searcher.answer` embeds its one query
-with `encoder.encode_query(query)` (its vector and, for late interaction, its token vectors; or
+with `encoder.encode_tokens([query])` (its vector and, for late interaction, its tokens; or
 `encoder.encode([query])` on an index without a token store). A `BatchingEncoder` in the
 encoder's place hands that query to the server's event loop, where `serve.batch` gathers the
 queries of the searches running at that moment (up to `max_batch_size`, waiting at most
@@ -35,11 +35,8 @@ def embed_together(encoder: Encoder, texts: Sequence[str]) -> list[tuple[Vectors
     One text is embedded exactly as `Searcher.answer` embeds it alone; several, as one padded call
     (ONNX Runtime in full precision, or sentence-transformers' own batching; the int8 copy one by one).
     """
-    if len(texts) == 1:
-        vector, tokens = encoder.encode_query(texts[0])
-        return [(vector[0], tokens)]
-    vectors, per_text = encoder.encode_tokens(texts)
-    return list(zip(vectors, per_text, strict=True))
+    vectors, tokens = encoder.encode_tokens(texts)
+    return list(zip(vectors, tokens, strict=True))
 
 
 class BatchingEncoder:
@@ -76,27 +73,26 @@ class BatchingEncoder:
 
     def encode(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> Vectors:
         """One text from a worker thread joins the current batch; anything else is embedded directly."""
-        if len(texts) != 1 or self._on_loop_thread() or self._loop.is_closed():
-            return self.inner.encode(texts, progress)
-        row, _ = asyncio.run_coroutine_threadsafe(self._batched(texts[0]), self._loop).result()
-        if progress is not None:
-            progress(1)
-        return np.asarray(row, dtype=np.float32).reshape(1, -1)
+        if self._joins_batch(texts):
+            return self.encode_tokens(texts, progress)[0]
+        return self.inner.encode(texts, progress)
 
     def encode_tokens(
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> tuple[Vectors, list[Tokens]]:
-        return self.inner.encode_tokens(texts, progress)
+        """One text from a worker thread joins the current batch; anything else is embedded directly."""
+        if not self._joins_batch(texts):
+            return self.inner.encode_tokens(texts, progress)
+        row, tokens = asyncio.run_coroutine_threadsafe(self._batched(texts[0]), self._loop).result()
+        if progress is not None:
+            progress(1)
+        return np.asarray(row, dtype=np.float32).reshape(1, -1), [tokens]
 
     def vocabulary(self) -> dict[str, int]:
         return self.inner.vocabulary()
 
-    def encode_query(self, text: str) -> tuple[Vectors, Tokens]:
-        """A question's vector and tokens (late interaction), joining the current batch as `encode` does."""
-        if self._on_loop_thread() or self._loop.is_closed():
-            return self.inner.encode_query(text)
-        row, tokens = asyncio.run_coroutine_threadsafe(self._batched(text), self._loop).result()
-        return np.asarray(row, dtype=np.float32).reshape(1, -1), tokens
+    def _joins_batch(self, texts: Sequence[str]) -> bool:
+        return len(texts) == 1 and not self._on_loop_thread() and not self._loop.is_closed()
 
     def _on_loop_thread(self) -> bool:
         """True when called on the event loop's own thread (the app's warm-up), which must not wait on itself."""

@@ -155,7 +155,7 @@ class Searcher:
         started = time.perf_counter()
         tokens = None
         if self.late is not None:  # the pooled vector and the token vectors from one forward pass
-            vector, tokens = self.encoder.encode_query(query)
+            vector, (tokens,) = self.encoder.encode_tokens([query])
         else:
             vector = self.encoder.encode([query])
         embedded = time.perf_counter()
@@ -178,7 +178,7 @@ class Searcher:
         found = self._candidate_signals(query, vector) if not self.rank_all else self._all_signals(query, vector)
         if self.late is not None:
             if tokens is None:
-                tokens = self.encoder.encode_query(query)[1]
+                tokens = self.encoder.encode_tokens([query])[1][0]
             self.late.fill(found.features, tokens, found.positions, fuse(found.features, self.candidate_weights))
         return found
 

@@ -48,9 +48,6 @@ class FakeEncoder:
     def vocabulary(self) -> dict[str, int]:
         return {f"w{number}": number for number in range(FAKE_VOCABULARY)}
 
-    def encode_query(self, text: str) -> tuple[Vectors, Tokens]:
-        return self.encode([text]), self._tokens(text)
-
     def _tokens(self, text: str) -> Tokens:
         words = text.split() or [text]
         seeds = [int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "little") for word in words]

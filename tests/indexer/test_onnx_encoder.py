@@ -90,12 +90,12 @@ def test_a_failed_export_is_a_model_load_error(tmp_path: Path, monkeypatch: pyte
 
 
 def test_a_padded_batch_gives_the_one_at_a_time_vectors() -> None:
-    """encode_batch (a server embedding concurrent queries together) pads texts of different lengths."""
+    """encode_tokens (a server embedding concurrent queries together) pads texts of different lengths."""
     onnx = load_onnx_encoder(DEFAULT_MODEL)
-    batched = onnx.encode_batch(TEXTS)
+    batched, _ = onnx.encode_tokens(TEXTS)
     assert batched.dtype == np.float32 and batched.shape == (4, 384)
-    assert np.abs(batched - onnx.encode(TEXTS)).max() < 1e-6
-    assert np.array_equal(onnx.encode_batch(TEXTS[:1]), onnx.encode(TEXTS[:1]))  # one text: the same call
+    assert np.abs(batched - np.vstack([onnx.encode([text]) for text in TEXTS])).max() < 1e-6
+    assert np.array_equal(onnx.encode_tokens(TEXTS[:1])[0], onnx.encode(TEXTS[:1]))  # one text: the same call
 
 
 def test_int8_copy_is_made_at_export_and_stays_near_the_model(encoder: SentenceTransformerEncoder) -> None:
@@ -142,7 +142,7 @@ def test_int8_vectors_do_not_depend_on_the_texts_beside_them() -> None:
     assert isinstance(int8, OnnxEncoder)
     alone = np.vstack([int8.encode([text]) for text in TEXTS])
     assert np.array_equal(int8.encode(TEXTS), alone)
-    assert np.array_equal(int8.encode_batch(TEXTS[::-1]), alone[::-1])
+    assert np.array_equal(int8.encode_tokens(TEXTS[::-1])[0], alone[::-1])
 
 
 def test_token_vectors_are_one_unit_vector_per_token() -> None:

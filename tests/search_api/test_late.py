@@ -38,7 +38,7 @@ def test_the_bundled_index_ranks_with_late_interaction(bundled_searcher: Searche
 def test_late_features_are_maxsim_of_each_stored_row(bundled_searcher: Searcher, question: str) -> None:
     searcher = bundled_searcher
     assert searcher.late is not None
-    vector, tokens = searcher.encoder.encode_query(question)
+    vector, (tokens,) = searcher.encoder.encode_tokens([question])
     asked = searcher.late.question(tokens)
     assert 0 < len(asked) < len(tokens[1])  # its stop words ("the", "a", "by", "is") do not count
     found = searcher.signals(question, vector[0], tokens)
