@@ -22,7 +22,7 @@ from indexer.publish import checkpoint, prepare_output
 from indexer.schema import Entry
 from indexer.storage import Row, StoredIndex, read_index, write_index
 from indexer.texts import EMBEDDED_FIELDS, embedding_texts
-from indexer.tokens import TOKEN_FIELDS, StoredTokens, TokenStore, content_tokens, kept, wants_tokens
+from indexer.tokens import TOKEN_FIELDS, StoredTokens, TokenStore, content_only, content_tokens, wants_tokens
 from indexer.vector_index import VectorIndexChoice, VectorIndexInfo, resolve
 from indexer.vectorfile import BLOCK_ROWS, VectorFile
 
@@ -273,7 +273,7 @@ class _Embedding:
             if keep is not None and any(text in self.needs_tokens for text in chunk):
                 chunk_vectors, embedded_tokens = self.encoder.encode_tokens(chunk, advance)
                 stored = [
-                    kept(ids, token_vectors, keep) if text in self.needs_tokens else None
+                    content_only(ids, token_vectors, keep).astype(np.float16) if text in self.needs_tokens else None
                     for text, (ids, token_vectors) in zip(chunk, embedded_tokens, strict=True)
                 ]
                 del embedded_tokens

@@ -20,7 +20,7 @@ Two files in the index directory: `tokens.npy` (tokens, dimension) float16, and
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,10 +47,11 @@ def content_tokens(vocabulary: Mapping[str, int]) -> npt.NDArray[np.bool_]:
     return keep
 
 
-def kept(ids: npt.NDArray[np.int64], vectors: TokenVectors, keep: npt.NDArray[np.bool_]) -> StoredTokens:
-    """A text's token vectors as stored: its content tokens as float16 (all of them if it has none)."""
+def content_only(ids: npt.NDArray[np.int64], vectors: TokenVectors, keep: npt.NDArray[np.bool_]) -> TokenVectors:
+    """The vectors of a text's content tokens (`keep`: content_tokens), or all of them if it has none.
+    What the store keeps of an entry's row, and what counts of a question's tokens."""
     chosen = keep[np.minimum(ids, len(keep) - 1)] & (ids < len(keep))
-    return (vectors[chosen] if chosen.any() else vectors).astype(np.float16)
+    return vectors[chosen] if chosen.any() else vectors
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,6 @@ class TokenStore:
 
     def row(self, number: int) -> StoredTokens:
         return self.vectors[self.offsets[number] : self.offsets[number + 1]]
-
-    def rows_with_tokens(self) -> Sequence[int]:
-        return np.flatnonzero(np.diff(self.offsets) > 0).tolist()
 
     def write(self, directory: Path) -> None:
         np.save(directory / TOKENS_FILE, np.ascontiguousarray(self.vectors, dtype=np.float16))

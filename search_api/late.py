@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from indexer.encoder import Tokens, Vectors
 from indexer.storage import Row
-from indexer.tokens import TOKEN_FIELDS, TokenStore
+from indexer.tokens import TOKEN_FIELDS, TokenStore, content_only
 from search_api.fusion import Scores
 
 FIELD_COLUMNS = ("term", "definition")  # the stored fields that get a column of their own
@@ -51,9 +51,7 @@ class LateInteraction:
 
     def question(self, tokens: Tokens) -> Vectors:
         """A question's token vectors that count: its content tokens (all of them if it has none)."""
-        ids, vectors = tokens
-        chosen = self._content[np.minimum(ids, len(self._content) - 1)] & (ids < len(self._content))
-        return vectors[chosen] if chosen.any() else vectors
+        return content_only(*tokens, self._content)
 
     def features(self, question: Vectors, entries: npt.NDArray[np.int64]) -> Scores:
         """(len(entries), 4): MaxSim of each entry's best row, of its names and definition rows, and of all
