@@ -57,7 +57,7 @@ def main() -> None:
         weights[columns] = fit(dev.features[:, :, columns], dev.answers, penalty)
         floor = choose_floor(dev.none_features, dev.none_names, weights, lookup)
         variants[name] = FusionWeights(dict(zip(FEATURES, map(float, weights), strict=True)), floor, lookup)
-    vectors = searcher.encoder.encode([q.query for q in test])  # once, for every variant
+    embedded = searcher.encoder.encode_tokens([q.query for q in test])  # once, for every variant
     print(
         f"test split: {sum(q.expected is not None for q in test)} answerable, "
         f"{sum(q.expected is None for q in test)} unanswerable; {len(searcher.entries)} entries"
@@ -65,7 +65,7 @@ def main() -> None:
     print("| ranker | R@1 | MRR@10 | blind R@1 | blind MRR@10 | typo/acronym/lookup R@1 | none -> [] |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, weights in variants.items():
-        report = evaluate(searcher, test, weights, vectors)
+        report = evaluate(searcher, test, weights, embedded)
         full = report.scores["full"]
         names = [r for r in report.results["full"] if r.query.kind in ("typo", "acronym", "lookup")]
         exact = sum(r.rank == 1 for r in names) / len(names)

@@ -23,7 +23,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from indexer.encoder import Vectors
+from indexer.encoder import Tokens, Vectors
 from indexer.errors import CorpusError
 from search_api.fusion import FusionWeights
 from search_api.searcher import Searcher
@@ -132,21 +132,21 @@ def evaluate(
     searcher: Searcher,
     queries: list[EvalQuery],
     weights: FusionWeights | None = None,
-    vectors: Vectors | None = None,
+    embedded: tuple[Vectors, list[Tokens]] | None = None,
 ) -> Report:
     """Run every query through the full ranker and each signal alone, and average the metrics.
 
-    `vectors` are the queries' embeddings when already computed (one row per query).
+    `embedded`: the queries' vectors and tokens (`encoder.encode_tokens`) when already computed. They
+    are computed once, for every ranker.
     """
-    if vectors is None:
-        vectors = searcher.encoder.encode([q.query for q in queries])
+    vectors, tokens = embedded or searcher.encoder.encode_tokens([q.query for q in queries])
     rankers = {**RANKERS, "full": weights or searcher.weights}
     results: dict[str, list[QueryResult]] = {}
     for name, ranker_weights in rankers.items():
         assert ranker_weights is not None
         results[name] = [
-            QueryResult(q, [h.id for h in searcher.rank(q.query, vector, DEPTH, ranker_weights)[0]])
-            for q, vector in zip(queries, vectors, strict=True)
+            QueryResult(q, [h.id for h in searcher.rank(q.query, vector, DEPTH, ranker_weights, tokens=asked)[0]])
+            for q, vector, asked in zip(queries, vectors, tokens, strict=True)
         ]
     counts: dict[str, int] = defaultdict(int)
     for q in queries:

@@ -84,8 +84,8 @@ def choose_floor(features: Tensor, names: Tensor, weights: Tensor, lookup: float
 
 def signals(searcher: Searcher, queries: list[EvalQuery]) -> tuple[Tensor, Tensor]:
     """(queries, entries, features) and (queries, entries) name-match scores."""
-    vectors = searcher.encoder.encode([q.query for q in queries])
-    found = [searcher.signals(q.query, v) for q, v in zip(queries, vectors, strict=True)]
+    vectors, tokens = searcher.encoder.encode_tokens([q.query for q in queries])
+    found = [searcher.signals(q.query, v, t) for q, v, t in zip(queries, vectors, tokens, strict=True)]
     return np.stack([f.features for f in found]), np.stack([f.name for f in found])
 
 
