@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from indexer.errors import CorpusError, Problem
-from indexer.schema import slugify
+from indexer.schema import LIST_FIELDS, slugify
 
 YAML_SUFFIXES = (".yaml", ".yml")
 SUFFIXES = (*YAML_SUFFIXES, ".jsonl", ".csv")
@@ -180,7 +180,7 @@ def _read_csv(file: str, text: str) -> Iterator[RawEntry | Problem]:
             value = (value or "").strip()
             if not value:
                 continue
-            if key in ("aliases", "misconceptions", "related"):
+            if key in LIST_FIELDS:
                 data[key] = [part.strip() for part in value.split(CSV_LIST_SEPARATOR) if part.strip()]
             else:
                 data[key] = value

@@ -14,7 +14,7 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Slug = Annotated[str, StringConstraints(strip_whitespace=True, pattern=SLUG_PATTERN)]
 
 PROSE_FIELDS: tuple[str, ...] = ("definition", "plain_english", "analogy", "example", "usage")
-LIST_FIELDS: tuple[str, ...] = ("aliases", "misconceptions", "related")
+LIST_FIELDS: tuple[str, ...] = ("aliases", "misconceptions", "described_as", "related")
 ALL_FIELDS: tuple[str, ...] = (
     "id",
     "term",
@@ -22,6 +22,7 @@ ALL_FIELDS: tuple[str, ...] = (
     "category",
     *PROSE_FIELDS,
     "misconceptions",
+    "described_as",
     "related",
 )
 
@@ -48,6 +49,7 @@ class Entry(BaseModel):
     example: Text | None = None
     usage: Text | None = None
     misconceptions: tuple[Text, ...] = ()
+    described_as: tuple[Text, ...] = ()
     related: tuple[Slug, ...] = ()
 
     @field_validator("term", "definition", "plain_english", "analogy", "example", "usage")
@@ -55,7 +57,7 @@ class Entry(BaseModel):
     def _single_spaced(cls, value: str | None) -> str | None:
         return None if value is None else " ".join(value.split())
 
-    @field_validator("aliases", "misconceptions")
+    @field_validator("aliases", "misconceptions", "described_as")
     @classmethod
     def _single_spaced_items(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(" ".join(item.split()) for item in value)

@@ -13,6 +13,7 @@ EMBEDDED_FIELDS: tuple[str, ...] = (
     "example",
     "usage",
     "misconceptions",
+    "described_as",
 )
 
 
@@ -24,6 +25,8 @@ def field_text(entry: Entry, field: str) -> str | None:
         return ", ".join(entry.aliases) or None
     if field == "misconceptions":
         return " ".join(entry.misconceptions) or None
+    if field == "described_as":
+        return "; ".join(entry.described_as) or None
     value = getattr(entry, field)
     return value if isinstance(value, str) else None
 

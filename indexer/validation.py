@@ -20,8 +20,9 @@ COMPLETE_LENGTHS: dict[str, tuple[int, int]] = {
     "example": (60, 700),
     "usage": (60, 700),
     "misconceptions": (30, 400),
+    "described_as": (20, 200),
 }
-COMPLETE_COUNTS: dict[str, tuple[int, int]] = {"misconceptions": (1, 3), "related": (3, 6)}
+COMPLETE_COUNTS: dict[str, tuple[int, int]] = {"misconceptions": (1, 3), "described_as": (3, 6), "related": (3, 6)}
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ def load_glossary(source: Path, *, complete: bool = False) -> list[Entry]:
     """Load and validate a glossary; raise CorpusValidationError listing every problem.
 
     `complete=True` also demands what the bundled glossary promises: every field filled,
-    text lengths within bounds, one to three misconceptions and three to six related ids.
+    text lengths within bounds, one to three misconceptions, three to six descriptions and three to
+    six related ids.
     """
     loaded = load_source(source)
     problems = list(loaded.problems)

@@ -79,6 +79,10 @@ class EntryPublic(BaseModel):
     example: str | None
     usage: str | None
     misconceptions: list[str]
+    described_as: list[str] = Field(
+        default_factory=list,
+        description="Everyday descriptions of the concept by people who do not know its name (searched too).",
+    )
     related: list[TermSummary] = Field(description="Related entries, resolved to their names.")
 
 

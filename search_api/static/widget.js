@@ -49,7 +49,7 @@ button { font: inherit; cursor: pointer; }
 .related { display: flex; flex-wrap: wrap; gap: .4rem .9rem; padding: 0; list-style: none; }`;
 
   const DEBOUNCE_MS = 120;
-  const FIELD_LABELS = { plain_english: "plain English", usage: "how it is used", misconceptions: "misconception" };
+  const FIELD_LABELS = { plain_english: "plain English", usage: "how it is used", misconceptions: "misconception", described_as: "described as" };
   const SECTIONS = [["plain_english", "In plain English"], ["analogy", "Analogy"], ["example", "Example"], ["usage", "How it is used"]];
 
   /** An element with attributes and text children; text is never parsed as HTML. */

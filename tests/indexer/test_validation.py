@@ -85,6 +85,12 @@ def test_complete_mode_demands_every_field_and_bounds(tmp_path: Path) -> None:
     assert any("field 'analogy': required in the bundled glossary" in p for p in found)
     assert any("field 'related': has 0 items; expected 3 to 6" in p for p in found)
     assert any("field 'definition': is 10 characters long; expected 40 to 400" in p for p in found)
+    assert any("field 'described_as': has 0 items; expected 3 to 6" in p for p in found)
+    described = "- {id: a, term: A, definition: A., described_as: [too short, also short, short too]}\n"
+    found = problems(tmp_path, "g.yaml", described, complete=True)
+    assert any("field 'described_as': is 9 characters long; expected 20 to 200" in p for p in found)
+    (entry,) = load_glossary(tmp_path / "g.yaml")  # a glossary a user brings: no bounds on its descriptions
+    assert entry.described_as == ("too short", "also short", "short too")
 
 
 def test_jsonl_with_derived_ids(tmp_path: Path) -> None:
@@ -104,9 +110,13 @@ def test_jsonl_errors_name_the_line(tmp_path: Path) -> None:
 
 def test_csv_with_list_columns(tmp_path: Path) -> None:
     path = tmp_path / "g.csv"
-    path.write_text('term,definition,aliases\nRetrieval,"Finding things, fast.",RAG|search\n')
+    path.write_text(
+        'term,definition,aliases,described_as\nRetrieval,"Finding things, fast.",RAG|search,finding the right page|'
+        "looking things up\n"
+    )
     (entry,) = load_glossary(path)
     assert (entry.id, entry.definition, entry.aliases) == ("retrieval", "Finding things, fast.", ("RAG", "search"))
+    assert entry.described_as == ("finding the right page", "looking things up")
 
 
 def test_csv_without_required_columns(tmp_path: Path) -> None:

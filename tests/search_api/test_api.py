@@ -104,6 +104,7 @@ def test_term_returns_the_full_entry_with_related_names(client: TestClient) -> N
     assert entry["term"] == "Dropout" and entry["misconceptions"] and entry["analogy"].startswith("Like a team")
     assert [r["id"] for r in entry["related"]] == ["overfitting", "training", "backpropagation"]
     assert entry["related"][0]["term"] == "Overfitting"
+    assert entry["described_as"][0] == "randomly switching off some units while a network learns"
 
 
 def test_unknown_term_and_route_are_404s(client: TestClient) -> None:
@@ -113,7 +114,7 @@ def test_unknown_term_and_route_are_404s(client: TestClient) -> None:
 
 def test_health_and_openapi(client: TestClient) -> None:
     health = client.get("/health").json()
-    assert health["status"] == "ok" and health["entries"] == 8 and health["vectors"] == 56
+    assert health["status"] == "ok" and health["entries"] == 8 and health["vectors"] == 64
     assert health["model"] == health["query_model"] == "sentence-transformers/all-MiniLM-L6-v2"  # no query adapter
     assert health["query_runtime"].startswith("torch-")
     assert health["late_interaction"] is True and health["token_vectors"] > 0  # the mini index has a token store

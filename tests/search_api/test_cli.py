@@ -38,9 +38,9 @@ def test_index_then_search_as_text_and_json(tmp_path: Path, encoder: object) -> 
     out = tmp_path / "index"
     first = runner.invoke(app, ["index", str(MINI), "--out", str(out)])
     assert first.exit_code == 0, first.output
-    assert "Indexed 8 entries as 56 vectors" in first.stdout and "embedded 56 texts" in first.stdout
-    assert "embedded 56/56 texts (" in first.stderr  # not a terminal: progress is logged, not drawn
-    assert "loading the model" in first.stderr and "writing the index (56 vectors)" in first.stderr
+    assert "Indexed 8 entries as 64 vectors" in first.stdout and "embedded 64 texts" in first.stdout
+    assert "embedded 64/64 texts (" in first.stderr  # not a terminal: progress is logged, not drawn
+    assert "loading the model" in first.stderr and "writing the index (64 vectors)" in first.stderr
     stored = read_index(out).tokens
     assert stored is not None and f"token store: {len(stored.vectors):,} token vectors" in first.stdout
     again = runner.invoke(app, ["index", str(MINI), "--out", str(out)])
