@@ -91,6 +91,31 @@ def test_no_two_entries_share_a_definition_or_analogy(glossary: list[Entry]) -> 
         assert texts.most_common(1)[0][1] == 1, field
 
 
+def test_descriptions_never_name_their_entry_and_are_not_shared(glossary: list[Entry]) -> None:
+    """`described_as` is for people who do not know the name: a description that says it is wasted."""
+    named = []
+    for entry in glossary:
+        names = [re.sub(r"\s*\([^)]*\)$", "", name).strip() for name in entry.names()]
+        for text in entry.described_as:
+            for name in names:
+                if len(name) >= 3 and re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, re.IGNORECASE):
+                    named.append((entry.id, name, text))
+    assert named == []
+    counts = Counter(text.casefold() for entry in glossary for text in entry.described_as)
+    assert counts.most_common(1)[0][1] == 1
+    assert Counter(len(entry.described_as) for entry in glossary) == {6: len(glossary)}
+
+
+def test_no_description_is_an_evaluation_question(glossary: list[Entry]) -> None:
+    """Descriptions and questions were written apart; a question copied into an entry would grade itself."""
+    questions = {
+        json.loads(line)["query"].casefold() for line in BUNDLED_QUERIES.read_text("utf-8").splitlines() if line
+    }
+    assert [
+        t for e in glossary for t in e.described_as if t.casefold().rstrip("?") in {q.rstrip("?") for q in questions}
+    ] == []
+
+
 def test_evaluation_set(glossary: list[Entry]) -> None:
     ids = {entry.id for entry in glossary}
     queries = [json.loads(line) for line in BUNDLED_QUERIES.read_text("utf-8").splitlines() if line.strip()]
