@@ -22,7 +22,15 @@ from indexer.publish import checkpoint, prepare_output
 from indexer.schema import Entry
 from indexer.storage import Row, StoredIndex, read_index, write_index
 from indexer.texts import EMBEDDED_FIELDS, embedding_texts
-from indexer.tokens import TOKEN_FIELDS, StoredTokens, TokenStore, content_only, content_tokens, wants_tokens
+from indexer.tokens import (
+    TOKEN_FIELDS,
+    StoredTokens,
+    TokenStore,
+    content_only,
+    content_tokens,
+    stores_field,
+    wants_tokens,
+)
 from indexer.vector_index import VectorIndexChoice, VectorIndexInfo, resolve
 from indexer.vectorfile import BLOCK_ROWS, VectorFile
 
@@ -113,7 +121,7 @@ def build_index(
         and previous.manifest.corpus_fingerprint == fingerprint
         and previous.manifest.query_model == query
         and previous.manifest.vector_index.kind == kind
-        and (previous.tokens is not None) == keep_tokens
+        and _stored_fields(previous) == (list(TOKEN_FIELDS) if keep_tokens else None)
     ):
         remove_checkpoints(out)  # left by a build killed after it published
         count, info = previous.manifest.vectors, previous.manifest.vector_index
@@ -127,10 +135,13 @@ def build_index(
     prints = {e.id: entry_fingerprint(e, model) for e in entries}
     old_rows = _reusable_rows(previous, prints)
     old_tokens = previous.tokens if previous is not None else None
+    stored_rows: set[int] = set()  # the rows whose token vectors the store keeps
     for entry, texts in texts_of:
         for field, text in texts:
             old = old_rows.get((entry.id, field))
-            stored = keep_tokens and field in TOKEN_FIELDS
+            stored = keep_tokens and stores_field(entry, field)
+            if stored:
+                stored_rows.add(len(rows))
             if old is not None and stored and (old_tokens is None or len(old_tokens.row(old)) == 0):
                 old = None  # the previous index kept no tokens for it: embed it again, for them
             if old is None:
@@ -152,7 +163,7 @@ def build_index(
             _copy_reused(previous, reuse, vectors)
             if keep_tokens and old_tokens is not None:
                 for new, old in reuse.items():
-                    if rows[new].field in TOKEN_FIELDS:
+                    if new in stored_rows:
                         row_tokens[new] = np.array(old_tokens.row(old))
         previous = old_tokens = None  # on disk or copied now: never two copies of the index in memory
         embedded = resumed = 0
@@ -165,7 +176,7 @@ def build_index(
                 if text_tokens is None:
                     continue
                 for row in text_rows:
-                    if rows[row].field in TOKEN_FIELDS:
+                    if row in stored_rows:
                         row_tokens[row] = text_tokens
         tokens = TokenStore.assemble(len(rows), dimension, row_tokens) if keep_tokens else None
         row_tokens.clear()
@@ -193,6 +204,12 @@ def build_index(
     return BuildReport(
         out, len(entries), len(rows), embedded, len(reuse), seconds, False, manifest.vector_index, resumed, stored
     )
+
+
+def _stored_fields(index: StoredIndex) -> list[str] | None:
+    """The fields whose token vectors an index stores, or None when it has no token store."""
+    info = index.manifest.tokens
+    return None if index.tokens is None or info is None else list(info.fields)
 
 
 def _reusable_rows(previous: StoredIndex | None, prints: dict[str, str]) -> dict[tuple[str, str], int]:

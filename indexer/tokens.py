@@ -28,7 +28,9 @@ import numpy as np
 import numpy.typing as npt
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
-TOKEN_FIELDS: tuple[str, ...] = ("term", "definition", "plain_english")
+from indexer.schema import Entry
+
+TOKEN_FIELDS: tuple[str, ...] = ("term", "definition", "plain_english", "described_as")  # what a store may cover
 TOKENS_UP_TO = 5_000  # entries; above it a build keeps no token store
 TOKENS_FILE = "tokens.npy"
 OFFSETS_FILE = "token_offsets.npy"
@@ -37,6 +39,14 @@ _WORD = re.compile(r"\w")
 
 TokenVectors = npt.NDArray[np.float32]  # (tokens, dimension), each row L2-normalised
 StoredTokens = npt.NDArray[np.float16]
+
+
+def stores_field(entry: Entry, field: str) -> bool:
+    """Whether the store keeps the tokens of this field's row of the entry: its names and definition,
+    and its everyday descriptions (`described_as`) where it has them, else its plain English."""
+    if field == "plain_english":
+        return not entry.described_as
+    return field in TOKEN_FIELDS
 
 
 def content_tokens(vocabulary: Mapping[str, int]) -> npt.NDArray[np.bool_]:

@@ -5,6 +5,8 @@ Every learned variant is fitted on the dev split exactly as scripts/tune_fusion.
 shipped weights (same penalty, same floor rule), then scored on the test split, which nothing
 was chosen on. Late interaction scores the candidates that the shipped weights for indexes
 without a token store choose, in every variant. This script only reports; it writes nothing.
+Run it on the bundled index (with its everyday descriptions) and on the `.plain` index that
+scripts/tune_fusion.py builds (the same glossary without them) to see what the descriptions add.
 
     .venv/bin/python scripts/ablate_fusion.py [--index DIR] [--queries FILE]
 """
@@ -19,7 +21,7 @@ import numpy as np
 
 from indexer.paths import BUNDLED_QUERIES, default_index_dir
 from search_api.evaluation import evaluate, load_queries
-from search_api.fusion import FEATURES, LATE_FEATURES, WEIGHTS_FILE, FusionWeights
+from search_api.fusion import FEATURES, LATE_FEATURES, WEIGHTS_FILE, FusionWeights, weight_set
 from search_api.fusion_learning import LOOKUP, choose_floor, dev_set, fit
 from search_api.settings import Settings
 
@@ -44,10 +46,12 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=default_index_dir())
     parser.add_argument("--queries", type=Path, default=BUNDLED_QUERIES)
     args = parser.parse_args()
-    penalty = float(json.loads(WEIGHTS_FILE.read_text("utf-8"))["tokens"]["penalty"])
     searcher = Settings().load_searcher(index=args.index)  # as `glossary serve` loads it (GLOSSARY_*)
     if searcher.late is None:
         raise SystemExit(f"the index at {args.index} has no token store; rebuild it with: glossary index")
+    shipped = weight_set(tokens=True, described=searcher.described)
+    penalty = float(json.loads(WEIGHTS_FILE.read_text("utf-8"))[shipped]["penalty"])
+    print(f"{args.index}: {'with' if searcher.described else 'without'} everyday descriptions; shipped set {shipped}")
     dev = dev_set(searcher, load_queries(args.queries, set(searcher.by_id), "dev"))
     test = load_queries(args.queries, set(searcher.by_id), "test")
     variants = {"before: hand-set weights (361-entry release)": BEFORE}

@@ -3,8 +3,9 @@
 
 txtai runs through the shared peers harness (../shared/benchmarks/peers/run_peers.py) in its
 own virtual environment (txtai is not a dependency of this project; see that folder's README
-for its setup). It indexes one vector per entry over term + definition + analogy + aliases,
-plus BM25, fused with its default weight 0.5. Our ranker runs in process on the index given.
+for its setup). It indexes one vector per entry over term + definition + analogy + aliases
+(--fields; `described_as` adds the entries' everyday descriptions), plus BM25, fused with its
+default weight 0.5. Our ranker runs in process on the index given.
 Both answer the answerable queries of one split (default: test) of the evaluation set; the
 table gives Recall@1 and MRR@10 per query kind, with `blind` for questions written from the
 term list only. Unanswerable queries are ours alone (the harness scores answerable ones).
@@ -39,6 +40,11 @@ def main() -> None:
     parser.add_argument("--queries", type=Path, default=BUNDLED_QUERIES)
     parser.add_argument("--split", default="test", choices=["dev", "test"])
     parser.add_argument("--hybrid-weight", default="0.5")
+    parser.add_argument(
+        "--fields",
+        default="term,definition,analogy,aliases",
+        help="the entry fields txtai indexes, in order; add described_as to give it the everyday descriptions too",
+    )
     args = parser.parse_args()
 
     searcher = Settings().load_searcher(index=args.index)  # as `glossary serve` loads it (GLOSSARY_*)
@@ -56,6 +62,7 @@ def main() -> None:
                         "definition": e.definition,
                         "analogy": e.analogy or "",
                         "aliases": list(e.aliases),
+                        "described_as": "; ".join(e.described_as),
                     }
                 )
                 + "\n"
@@ -77,7 +84,7 @@ def main() -> None:
                 "--queries",
                 str(qfile),
                 "--fields",
-                "term,definition,analogy,aliases",
+                args.fields,
                 "--systems",
                 "txtai-hybrid",
                 "--hybrid-weights",
@@ -104,7 +111,10 @@ def main() -> None:
             for key in (group(result.query.kind, result.query.origin), "overall"):
                 ours[key].append((metrics["recall@1"], metrics["mrr@10"]))
 
-    print(f"split {args.split}: {len(answerable)} answerable queries, {len(searcher.entries)} entries")
+    print(
+        f"split {args.split}: {len(answerable)} answerable queries, {len(searcher.entries)} entries; "
+        f"txtai: {args.fields}"
+    )
     print("| kind | n | ours R@1 | txtai hybrid R@1 | ours MRR@10 | txtai hybrid MRR@10 |")
     print("| --- | --- | --- | --- | --- | --- |")
     for kind in ("overall", BLIND, "paraphrase", "lookup", "acronym", "typo"):

@@ -9,12 +9,16 @@ penalty is what a glossary's unseen questions can expect. The final weights are 
 dev queries; the floor is then the lowest fused score that leaves at least 97.5% of the
 unanswerable dev queries with no hits. Nothing here reads the test split.
 
-Two sets are learned. `no_tokens`, for indexes without a token store (large glossaries), from the
-features without late interaction; it also chooses the entries that late interaction scores. Then
-`tokens`, for indexes with a store, from every feature, the late-interaction columns computed
-with the candidates that `no_tokens` chooses. The index must have a token store.
+Two sets are learned per glossary. `no_tokens`, for indexes without a token store (large
+glossaries), from the features without late interaction; it also chooses the entries that late
+interaction scores. Then `tokens`, for indexes with a store, from every feature, the
+late-interaction columns computed with the candidates that `no_tokens` chooses. The index must
+have a token store, and its glossary everyday descriptions (`described_as`): the pair learned on it
+is `described_tokens` / `described_no_tokens`. The same glossary without its descriptions is then
+indexed at --plain-index (default: the index's path + `.plain`; only what changed is embedded on a
+later run) and gives `tokens` / `no_tokens`, for glossaries that have none.
 
-    .venv/bin/python scripts/tune_fusion.py [--index DIR] [--queries FILE] [--write]
+    .venv/bin/python scripts/tune_fusion.py [--index DIR] [--plain-index DIR] [--queries FILE] [--write]
 
 With --write, the weights go to search_api/fusion_weights.json, which the searcher loads.
 """
@@ -28,8 +32,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from indexer.build import build_index
+from indexer.encoder import available_cores
+from indexer.onnx_encoder import load_runtime_encoder
 from indexer.paths import BUNDLED_QUERIES, default_index_dir
-from search_api.evaluation import load_queries
+from search_api.evaluation import EvalQuery, load_queries
 from search_api.fusion import FEATURES, LATE_FEATURES, WEIGHTS_FILE, FusionWeights
 from search_api.fusion_learning import (
     LOOKUP,
@@ -80,9 +87,44 @@ def learn(searcher: Searcher, dev: DevSet, label: str, late: bool) -> dict[str, 
     }
 
 
+def learn_pair(searcher: Searcher, queries: list[EvalQuery], prefix: str) -> dict[str, dict[str, object]]:
+    """The two sets of one glossary: without late interaction (it also chooses the candidates), then with."""
+    dev = dev_set(searcher, queries)
+    blind = sum(q.origin == "blind" for q in dev.answerable)
+    print(f"dev: {len(dev.answerable)} answerable queries ({blind} blind), {len(dev.none_names)} unanswerable")
+    no_tokens = learn(searcher, dev, f"{prefix}no_tokens", late=False)
+    chooser = FusionWeights(no_tokens["weights"], float(no_tokens["floor"]), LOOKUP)  # type: ignore[arg-type]
+    if chooser.vector().tolist() != searcher.candidate_weights.vector().tolist():
+        searcher.candidate_weights = chooser  # late interaction scores the candidates these weights choose
+        dev = dev_set(searcher, queries)
+    tokens = learn(searcher, dev, f"{prefix}tokens", late=True)
+    return {f"{prefix}tokens": tokens, f"{prefix}no_tokens": no_tokens}
+
+
+def plain_index(searcher: Searcher, out: Path) -> Path:
+    """The index of the same glossary without its everyday descriptions, built (or brought up to date) at `out`."""
+    entries = [entry.model_copy(update={"described_as": ()}) for entry in searcher.entries]
+    model = searcher.index.manifest.model
+    print(f"the glossary without its descriptions: indexing it at {out}")
+    build_index(
+        entries,
+        out,
+        model,
+        lambda: load_runtime_encoder(model, available_cores(), "onnx"),
+        "the indexed glossary without described_as (scripts/tune_fusion.py)",
+        query_model=searcher.index.manifest.query_model,
+    )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index", type=Path, default=default_index_dir())
+    parser.add_argument(
+        "--plain-index",
+        type=Path,
+        help="where to build the glossary's index without descriptions (default: INDEX.plain)",
+    )
     parser.add_argument("--queries", type=Path, default=BUNDLED_QUERIES)
     parser.add_argument("--write", action="store_true", help=f"write the weights to {WEIGHTS_FILE.name}")
     args = parser.parse_args()
@@ -90,25 +132,21 @@ def main() -> None:
     searcher = Settings().load_searcher(index=args.index)  # as `glossary serve` loads it (GLOSSARY_*)
     if searcher.late is None:
         raise SystemExit(f"the index at {args.index} has no token store; rebuild it with: glossary index")
+    if not searcher.described:
+        raise SystemExit(f"the glossary indexed at {args.index} has no everyday descriptions (described_as)")
     print(f"query encoder: {searcher.encoder.runtime}")
     queries = load_queries(args.queries, set(searcher.by_id), "dev")
-    dev = dev_set(searcher, queries)
-    blind = sum(q.origin == "blind" for q in dev.answerable)
-    print(f"dev: {len(dev.answerable)} answerable queries ({blind} blind), {len(dev.none_names)} unanswerable")
-    no_tokens = learn(searcher, dev, "no_tokens", late=False)
-    chooser = FusionWeights(no_tokens["weights"], float(no_tokens["floor"]), LOOKUP)  # type: ignore[arg-type]
-    if chooser.vector().tolist() != searcher.candidate_weights.vector().tolist():
-        searcher.candidate_weights = chooser  # late interaction scores the candidates these weights choose
-        dev = dev_set(searcher, queries)
-    tokens = learn(searcher, dev, "tokens", late=True)
+    learned = learn_pair(searcher, queries, "described_")
+    plain_dir = plain_index(searcher, args.plain_index or args.index.with_name(args.index.name + ".plain"))
+    plain = Settings().load_searcher(encoder=searcher.encoder, index=plain_dir)
+    learned = {**learn_pair(plain, queries, ""), **learned}
     if args.write:
         payload = {
-            "tokens": tokens,
-            "no_tokens": no_tokens,
+            **learned,
             "lookup": LOOKUP,
             "chosen_by": "scripts/tune_fusion.py --write",
             "query_encoder": Settings().query_encoder,
-            "dev_queries": len(dev.answerable),
+            "dev_queries": sum(q.expected is not None for q in queries),
             "entries": len(searcher.entries),
         }
         WEIGHTS_FILE.write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")

@@ -10,8 +10,9 @@ The features (search_api/features.py builds them):
 
 - dense: the entry's field cosines aggregated (best field 0.8, second best 0.2, analogy and
   example matches discounted); cos_<field>: the query's cosine with each embedded field
-  (names, definition, plain English, analogy, example, usage, misconceptions; a field the
-  entry lacks takes its best field's value); best_field: the best of them, undiscounted;
+  (names, definition, plain English, analogy, example, usage, misconceptions, everyday
+  descriptions; a field the entry lacks takes its best field's value); best_field: the best of
+  them, undiscounted;
 - lexical: BM25 over names and prose; lexical_names: BM25 over the names alone (a question
   that merely mentions a neighbouring concept's name should not rank that neighbour first:
   this feature's weight is learned negative);
@@ -23,8 +24,11 @@ The features (search_api/features.py builds them):
 The weights were learned by scripts/tune_fusion.py (a listwise linear ranker, regularised,
 cross-validated with folds split by entry on the dev split of the evaluation set) and live in
 fusion_weights.json beside this module: one set for indexes with a token store, one for indexes
-without (large glossaries), whose late-interaction weights are 0. An exact name match is a
-lookup: `lookup` is a fixed bonus (not learned) that puts the named entry first.
+without (large glossaries), whose late-interaction weights are 0; and each of the two learned
+twice, on the bundled glossary with its everyday descriptions (`described_as`) and without them,
+since a glossary a user brings usually has none and ranks best with weights learned without. An
+exact name match is a lookup: `lookup` is a fixed bonus (not learned) that puts the named entry
+first.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ FEATURES: tuple[str, ...] = (
     "cos_example",
     "cos_usage",
     "cos_misconceptions",
+    "cos_described_as",
     "best_field",
     "lexical",
     "exact",
@@ -71,7 +76,9 @@ FEATURES: tuple[str, ...] = (
     "late_entry",
 )
 LATE_FEATURES = FEATURES[FEATURES.index("late") :]
-WEIGHT_SETS = ("tokens", "no_tokens")  # fusion_weights.json: with a token store, and without
+# fusion_weights.json: for glossaries without everyday descriptions (`described_as`), with a token
+# store and without; then the same two for glossaries whose entries have descriptions.
+WEIGHT_SETS = ("tokens", "no_tokens", "described_tokens", "described_no_tokens")
 WEIGHTS_FILE = Path(__file__).resolve().parent / "fusion_weights.json"
 # A name match this strong (exact, or within typo distance) shows a hit even below the floor.
 NAME_EVIDENCE = 0.75
@@ -86,10 +93,11 @@ class FusionWeights:
     lookup: float = 0.0
 
     @classmethod
-    def learned(cls, tokens: bool = True) -> FusionWeights:
+    def learned(cls, tokens: bool = True, described: bool = False) -> FusionWeights:
         """The weights scripts/tune_fusion.py chose (fusion_weights.json), for an index with a token store
-        (`tokens`) or without one."""
-        return _learned(WEIGHT_SETS[0] if tokens else WEIGHT_SETS[1])
+        (`tokens`) or without one, of a glossary whose entries have everyday descriptions (`described`,
+        see `has_descriptions`) or not."""
+        return _learned(weight_set(tokens, described))
 
     @classmethod
     def only(cls, signal: str) -> FusionWeights:
@@ -112,7 +120,18 @@ class FusionWeights:
         return np.array([self.weights.get(name, 0.0) for name in FEATURES], dtype=np.float32)
 
 
-@lru_cache(maxsize=2)
+def weight_set(tokens: bool, described: bool) -> str:
+    """The name of the weight set for an index with or without a token store, of a glossary with or
+    without everyday descriptions."""
+    return ("described_" if described else "") + ("tokens" if tokens else "no_tokens")
+
+
+def has_descriptions(described: int, entries: int) -> bool:
+    """Whether a glossary ranks as one with everyday descriptions: at least half its entries have some."""
+    return entries > 0 and 2 * described >= entries
+
+
+@lru_cache(maxsize=len(WEIGHT_SETS))
 def _learned(which: str) -> FusionWeights:
     data = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
     chosen = data[which]

@@ -21,7 +21,7 @@ PENALTIES = (1e-3, 3e-3, 1e-2, 3e-2)
 FOLDS = 5
 TEMPERATURE = 10.0  # softmax over fused scores x 10: fused scores of rivals differ by tenths
 LOOKUP = 5.0  # an exact name match ranks first; fixed, not learned
-NONE_TARGET = 0.975  # 90% is the target on unseen questions; dev asks for a margin above it
+NONE_TARGET = 0.95  # 90% is the target on unseen questions; dev asks for a margin above it
 
 Tensor = npt.NDArray[np.float32]
 

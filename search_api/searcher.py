@@ -23,7 +23,7 @@ from indexer.texts import field_text
 from indexer.tokens import content_tokens
 from indexer.vector_index import HNSW_EF_SEARCH, stored_vectors
 from search_api.features import FieldRows, feature_matrix, name_columns
-from search_api.fusion import FusionWeights, Scores, fuse, max_idf, saturate, visible
+from search_api.fusion import FusionWeights, Scores, fuse, has_descriptions, max_idf, saturate, visible
 from search_api.hits import Answer, Hit
 from search_api.late import LateInteraction
 from search_api.names import NameIndex, NameMatch
@@ -88,8 +88,10 @@ class Searcher:
         if index.tokens is not None and index.manifest.query_model is None:
             content = content_tokens(encoder.vocabulary())
             self.late = LateInteraction(index.tokens, index.rows, self._position, content)
-        self.weights = weights or FusionWeights.learned(tokens=self.late is not None)
-        self.candidate_weights = FusionWeights.learned(tokens=False)  # chooses the entries late interaction scores
+        self.described = has_descriptions(sum(bool(entry.described_as) for entry in self.entries), len(self.entries))
+        self.weights = weights or FusionWeights.learned(tokens=self.late is not None, described=self.described)
+        # chooses the entries late interaction scores
+        self.candidate_weights = FusionWeights.learned(tokens=False, described=self.described)
         self._row_field = [row.field for row in index.rows]
         self._fields = FieldRows(index.rows, self._position)
         # One thread per process: a glossary-sized scan gains nothing from more, and on a busy machine

@@ -15,7 +15,7 @@ from indexer.errors import IndexDamagedError, IndexMissingError, IndexVersionErr
 from indexer.publish import versions_dir
 from indexer.storage import MANIFEST, VECTORS, read_index
 from indexer.texts import embedding_texts
-from indexer.tokens import TOKEN_FIELDS
+from indexer.tokens import stores_field
 from indexer.validation import load_glossary
 
 MINI = Path(__file__).parent.parent / "data" / "mini.yaml"
@@ -51,21 +51,42 @@ def test_build_writes_one_row_per_field_text(tmp_path: Path) -> None:
         "example",
         "usage",
         "misconceptions",
+        "described_as",
     }
     assert stored.manifest.entries == 8 and stored.vectors.ntotal == expected_rows
     assert [e.id for e in stored.entries] == [e.id for e in entries]
 
 
-def test_build_keeps_the_token_vectors_of_names_definitions_and_plain_english(tmp_path: Path) -> None:
+def test_build_keeps_the_token_vectors_of_names_definitions_and_descriptions(tmp_path: Path) -> None:
+    """Names and definition always; the everyday descriptions, or the plain English of an entry without."""
+    source = tmp_path / "glossary.jsonl"
+    entries = load_glossary(MINI)
+    undescribed = entries[0].model_copy(update={"described_as": ()})
+    source.write_text(
+        "".join(e.model_dump_json(exclude_defaults=True) + "\n" for e in [undescribed, *entries[1:]]), "utf-8"
+    )
     encoder = FakeEncoder()
-    report = build(tmp_path / "index", encoder)
+    report = build(tmp_path / "index", encoder, source)
     stored = read_index(tmp_path / "index")
     assert stored.tokens is not None and stored.manifest.tokens is not None
+    store = stored.tokens
+    kept_fields = {
+        (row.entry_id == undescribed.id, row.field) for n, row in enumerate(stored.rows) if len(store.row(n))
+    }
+    assert kept_fields == {
+        (True, "term"),
+        (True, "definition"),
+        (True, "plain_english"),
+        (False, "term"),
+        (False, "definition"),
+        (False, "described_as"),
+    }
     assert report.tokens == stored.manifest.tokens.count == len(stored.tokens.vectors) > 0
     texts = {(e.id, field): text for e in stored.entries for field, text in embedding_texts(e)}
+    by_id = {e.id: e for e in stored.entries}
     for number, row in enumerate(stored.rows):
         kept = stored.tokens.row(number)
-        if row.field not in TOKEN_FIELDS:
+        if not stores_field(by_id[row.entry_id], row.field):
             assert len(kept) == 0, row
             continue
         _, expected = encoder._tokens(texts[(row.entry_id, row.field)])  # the fake keeps every word
@@ -80,7 +101,7 @@ def test_a_large_or_approximate_index_keeps_no_token_store_and_gains_one_when_ex
     stored = read_index(tmp_path / "index")
     assert stored.tokens is not None and report.tokens == len(stored.tokens.vectors)
     # Only the texts whose tokens the store keeps are embedded again; the other rows are reused.
-    kept = {text for e in stored.entries for field, text in embedding_texts(e) if field in TOKEN_FIELDS}
+    kept = {text for e in stored.entries for field, text in embedding_texts(e) if stores_field(e, field)}
     assert sorted(encoder.calls) == sorted(kept)
 
 

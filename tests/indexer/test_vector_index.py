@@ -62,7 +62,9 @@ def test_hnsw_index_answers_as_the_exact_one(tmp_path: Path, encoder: SentenceTr
     assert manifest["vector_index"]["kind"] == "hnsw" and manifest["vector_index"]["recall_at_10"] == 1.0
     # An approximate index keeps no token store (indexer.tokens): compare it with the exact one ranked
     # by the weights for indexes without a store.
-    exact = Searcher.load(tmp_path / "flat", encoder=encoder, weights=FusionWeights.learned(tokens=False))
+    exact = Searcher.load(
+        tmp_path / "flat", encoder=encoder, weights=FusionWeights.learned(tokens=False, described=True)
+    )
     approximate = Searcher.load(tmp_path / "hnsw", encoder=encoder)
     assert isinstance(approximate.index.vectors, faiss.IndexHNSWFlat) and not approximate.rank_all
     for query in ["what happens when a model makes predictions?", "backprop", "overfiting", "dropout"]:

@@ -9,7 +9,7 @@ import pytest
 from fakes import FakeEncoder
 
 from indexer.build import build_index
-from indexer.tokens import TOKEN_FIELDS
+from indexer.tokens import TOKEN_FIELDS, stores_field
 from indexer.validation import load_glossary
 from search_api.fusion import FEATURES, LATE_FEATURES, FusionWeights
 from search_api.late import CANDIDATES
@@ -30,7 +30,8 @@ def maxsim(question: np.ndarray, row: np.ndarray) -> float:
 
 def test_the_bundled_index_ranks_with_late_interaction(bundled_searcher: Searcher) -> None:
     assert bundled_searcher.late is not None
-    assert bundled_searcher.weights == FusionWeights.learned(tokens=True)
+    assert bundled_searcher.described  # every bundled entry has everyday descriptions
+    assert bundled_searcher.weights == FusionWeights.learned(tokens=True, described=True)
     assert all(bundled_searcher.weights.weights[name] != 0 for name in ("late", "late_definition"))
 
 
@@ -50,7 +51,8 @@ def test_late_features_are_maxsim_of_each_stored_row(bundled_searcher: Searcher,
     rows = {(row.entry_id, row.field): number for number, row in enumerate(searcher.index.rows)}
     for position in scored[:5]:
         entry = searcher.entries[position]
-        stored = {f: store.row(rows[(entry.id, f)]) for f in TOKEN_FIELDS if (entry.id, f) in rows}
+        stored = {f: store.row(rows[(entry.id, f)]) for f in TOKEN_FIELDS if stores_field(entry, f)}
+        assert set(stored) == {"term", "definition", "described_as"} and all(len(row) for row in stored.values())
         expected = {f: maxsim(asked, row) for f, row in stored.items()}
         best = max(expected.values())
         assert late[position, 0] == pytest.approx(best, abs=1e-4)
@@ -80,6 +82,23 @@ def test_an_index_without_a_token_store_ranks_with_the_weights_learned_without_i
     build_index(load_glossary(mini), tmp_path / "index", encoder.name, lambda: encoder, vector_index="hnsw")
     searcher = Searcher.load(tmp_path / "index", encoder=encoder)  # type: ignore[arg-type]
     assert searcher.late is None
-    assert searcher.weights == FusionWeights.learned(tokens=False)
+    assert searcher.weights == FusionWeights.learned(tokens=False, described=True)
     assert all(searcher.weights.weights.get(name, 0.0) == 0 for name in LATE_FEATURES)
     assert searcher.search("dropout")[0].id == "dropout"
+
+
+def test_a_glossary_without_descriptions_ranks_with_the_weights_learned_without_them(tmp_path: Path) -> None:
+    """A glossary a user brings usually has no `described_as`: it gets the weights learned on the bundled
+    glossary with its descriptions left out, and its plain English in the token store in their place.
+    One with descriptions in half its entries or more ranks as described."""
+    mini = load_glossary(Path(__file__).parent.parent / "data" / "mini.yaml")
+    encoder = FakeEncoder()
+    for described, expected in ((0, False), (3, False), (4, True)):
+        entries = [e if n < described else e.model_copy(update={"described_as": ()}) for n, e in enumerate(mini)]
+        out = tmp_path / f"index-{described}"
+        build_index(entries, out, encoder.name, lambda: encoder)
+        searcher = Searcher.load(out, encoder=encoder)  # type: ignore[arg-type]
+        assert searcher.late is not None and searcher.described is expected
+        assert searcher.weights == FusionWeights.learned(tokens=True, described=expected)
+        assert searcher.candidate_weights == FusionWeights.learned(tokens=False, described=expected)
+    assert FusionWeights.learned(tokens=True, described=False) != FusionWeights.learned(tokens=True, described=True)

@@ -50,7 +50,8 @@ def test_typo_hit_explains_itself_and_offers_the_name(bundled_searcher: Searcher
 
 def test_paraphrase_hit_names_the_field_it_matched(bundled_searcher: Searcher) -> None:
     hit = bundled_searcher.search("what happens when a model makes predictions?", k=1)[0]
-    assert hit.matched_field in {"definition", "plain_english", "analogy", "example", "usage", "misconceptions"}
+    prose = {"definition", "plain_english", "analogy", "example", "usage", "misconceptions", "described_as"}
+    assert hit.matched_field in prose
     assert hit.signals["dense"] > 0.3 and hit.snippet
 
 
@@ -91,7 +92,7 @@ def test_quality_targets_hold_with_the_int8_query_encoder(int8_report: Report, r
 def test_late_interaction_earns_its_place(bundled_searcher: Searcher, report: Report) -> None:
     """The weights learned without late interaction (large glossaries) rank the same test split lower."""
     queries = load_queries(BUNDLED_QUERIES, set(bundled_searcher.by_id), "test")
-    without = evaluate(bundled_searcher, queries, FusionWeights.learned(tokens=False)).scores["full"]
+    without = evaluate(bundled_searcher, queries, FusionWeights.learned(tokens=False, described=True)).scores["full"]
     full = report.scores["full"]
     assert full["overall"]["recall@1"] >= without["overall"]["recall@1"] + 0.02
     assert full["blind"]["recall@1"] >= without["blind"]["recall@1"] + 0.02
@@ -99,14 +100,14 @@ def test_late_interaction_earns_its_place(bundled_searcher: Searcher, report: Re
 
 def assert_targets(report: Report) -> None:
     full = report.scores["full"]
-    assert full["overall"]["recall@1"] >= 0.825
-    assert full["overall"]["mrr@10"] >= 0.88
-    assert full["blind"]["recall@1"] >= 0.80
-    assert full["paraphrase"]["recall@1"] >= 0.80
-    assert full["typo"]["recall@1"] >= 0.97
+    assert full["overall"]["recall@1"] >= 0.915
+    assert full["overall"]["mrr@10"] >= 0.945
+    assert full["blind"]["recall@1"] >= 0.91
+    assert full["paraphrase"]["recall@1"] >= 0.905
+    assert full["typo"]["recall@1"] >= 0.94
     assert full["acronym"]["recall@1"] >= 0.99
     assert full["lookup"]["recall@1"] >= 0.99
-    assert report.rejected["full"] >= 0.92
+    assert report.rejected["full"] >= 0.94
 
 
 def test_fusion_beats_every_single_signal_on_every_kind(report: Report) -> None:
