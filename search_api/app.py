@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from search_api.errors import install_error_handlers
+from search_api.fusion import weight_set
 from search_api.hits import Hit
 from search_api.holder import Loader, SearcherHolder, build_name
 from search_api.middleware import AccessLog, HeadAsGet, JsonCORSMiddleware, SecurityHeaders
@@ -240,6 +241,7 @@ def _add_routes(app: FastAPI) -> None:
             corpus_fingerprint=manifest.corpus_fingerprint,
             late_interaction=searcher.late is not None,
             token_vectors=manifest.tokens.count if manifest.tokens is not None else 0,
+            fusion_weights=weight_set(tokens=searcher.late is not None, described=searcher.described),
         )
 
 

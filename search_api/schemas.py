@@ -103,6 +103,11 @@ class HealthPublic(BaseModel):
         "store, and no query adapter embeds the questions)."
     )
     token_vectors: int = Field(description="Token vectors in the index's token store (0: it has none).")
+    fusion_weights: str = Field(
+        description="The learned weight set ranking uses: tokens or no_tokens (with or without a token store), "
+        "prefixed described_ when at least half the entries have everyday descriptions; GLOSSARY_FUSION "
+        "overrides apply on top."
+    )
 
 
 class ErrorDetail(BaseModel):

@@ -118,6 +118,7 @@ def test_health_and_openapi(client: TestClient) -> None:
     assert health["model"] == health["query_model"] == "sentence-transformers/all-MiniLM-L6-v2"  # no query adapter
     assert health["query_runtime"].startswith("torch-")
     assert health["late_interaction"] is True and health["token_vectors"] > 0  # the mini index has a token store
+    assert health["fusion_weights"] == "described_tokens"  # and every entry has everyday descriptions
     spec = client.get("/openapi.json").json()
     assert {"/search", "/suggest", "/terms", "/terms/{term_id}", "/health"} <= set(spec["paths"])
     assert client.get("/docs").status_code == 200
