@@ -1,5 +1,6 @@
 """The token store: the model's vector of every content token of an entry's names, definition and
-plain English, kept in the index for late interaction (search_api/late.py).
+everyday descriptions (its plain English when it has none), kept in the index for late interaction
+(search_api/late.py).
 
 A pooled vector squeezes a definition into one point; a question worded nothing like the
 definition may still share a few of its concepts token by token. Late interaction (ColBERT's
@@ -7,9 +8,9 @@ MaxSim, here untrained) scores a row by the mean, over the question's tokens, of
 cosine among the row's tokens. The vectors are those of the forward pass that makes the row's
 pooled vector, so a build pays for storing them, not for computing them.
 
-Only what was measured to pay is kept (README, Ranking): the rows of TOKEN_FIELDS, and of those
-the tokens that are neither stop words nor punctuation, as float16. On the bundled glossary that
-is about 63,000 tokens, 46 MB. Glossaries of more than TOKENS_UP_TO entries, or with an
+Only what was measured to pay is kept (README, Ranking): the rows `stores_field` names, and of
+those the tokens that are neither stop words nor punctuation, as float16. On the bundled glossary
+that is about 85,000 tokens, 65 MB. Glossaries of more than TOKENS_UP_TO entries, or with an
 approximate vector index, get no store: it would grow to gigabytes.
 
 Two files in the index directory: `tokens.npy` (tokens, dimension) float16, and

@@ -5,7 +5,7 @@ A row's score is ColBERT's MaxSim, untrained: the mean, over the question's cont
 token's best cosine among the row's stored tokens. Each entry gets four features
 (fusion.LATE_FEATURES): the MaxSim of its best row, of its names row and of its definition row (a
 row the entry lacks takes its best row's value), and of all its stored tokens taken together, so
-that a question whose words are spread over the names, the definition and the plain English
+that a question whose words are spread over the names, the definition and the descriptions
 still finds each of them.
 
 Only the CANDIDATES entries that the ranker without these features puts first are scored; every
@@ -38,7 +38,7 @@ class LateInteraction:
         """`content`: by token id, whether a question's token counts (indexer.tokens.content_tokens)."""
         self._content = content
         self._offsets = store.offsets
-        # float32 in memory (twice the store's size on disk: 97 MB for the bundled glossary): converting
+        # float32 in memory (twice the store's size on disk: 131 MB for the bundled glossary): converting
         # a question's candidate tokens from float16 took longer than comparing them.
         self._vectors = np.asarray(store.vectors, dtype=np.float32)
         # (entries, TOKEN_FIELDS): the row of each stored field of each entry, -1 where it has none
