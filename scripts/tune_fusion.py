@@ -6,8 +6,8 @@ listwise ranker (softmax over all entries, the right one should win) with an L2 
 answerable dev queries only. The penalty is chosen by 5-fold cross-validation whose folds split
 by entry, so no entry's questions are both trained and scored on: the figure printed for each
 penalty is what a glossary's unseen questions can expect. The final weights are fitted on all
-dev queries; the floor is then the lowest fused score that leaves at least 97.5% of the
-unanswerable dev queries with no hits. Nothing here reads the test split.
+dev queries; the floor is then the lowest fused score that leaves at least NONE_TARGET (95%) of
+the unanswerable dev queries with no hits. Nothing here reads the test split.
 
 Two sets are learned per glossary. `no_tokens`, for indexes without a token store (large
 glossaries), from the features without late interaction; it also chooses the entries that late
@@ -42,9 +42,11 @@ from search_api.fusion_learning import (
     LOOKUP,
     PENALTIES,
     DevSet,
+    Embedded,
     choose_floor,
     cross_validate,
     dev_set,
+    embed,
     fit,
     fold_of,
     ranks,
@@ -87,16 +89,18 @@ def learn(searcher: Searcher, dev: DevSet, label: str, late: bool) -> dict[str, 
     }
 
 
-def learn_pair(searcher: Searcher, queries: list[EvalQuery], prefix: str) -> dict[str, dict[str, object]]:
+def learn_pair(
+    searcher: Searcher, queries: list[EvalQuery], embedded: Embedded, prefix: str
+) -> dict[str, dict[str, object]]:
     """The two sets of one glossary: without late interaction (it also chooses the candidates), then with."""
-    dev = dev_set(searcher, queries)
+    dev = dev_set(searcher, queries, embedded)
     blind = sum(q.origin == "blind" for q in dev.answerable)
     print(f"dev: {len(dev.answerable)} answerable queries ({blind} blind), {len(dev.none_names)} unanswerable")
     no_tokens = learn(searcher, dev, f"{prefix}no_tokens", late=False)
     chooser = FusionWeights(no_tokens["weights"], float(no_tokens["floor"]), LOOKUP)  # type: ignore[arg-type]
     if chooser.vector().tolist() != searcher.candidate_weights.vector().tolist():
         searcher.candidate_weights = chooser  # late interaction scores the candidates these weights choose
-        dev = dev_set(searcher, queries)
+        dev = dev_set(searcher, queries, embedded)
     tokens = learn(searcher, dev, f"{prefix}tokens", late=True)
     return {f"{prefix}tokens": tokens, f"{prefix}no_tokens": no_tokens}
 
@@ -136,10 +140,11 @@ def main() -> None:
         raise SystemExit(f"the glossary indexed at {args.index} has no everyday descriptions (described_as)")
     print(f"query encoder: {searcher.encoder.runtime}")
     queries = load_queries(args.queries, set(searcher.by_id), "dev")
-    learned = learn_pair(searcher, queries, "described_")
+    embedded = embed(searcher, queries)  # once: both glossaries' indexes are queried with the same encoder
+    learned = learn_pair(searcher, queries, embedded, "described_")
     plain_dir = plain_index(searcher, args.plain_index or args.index.with_name(args.index.name + ".plain"))
     plain = Settings().load_searcher(encoder=searcher.encoder, index=plain_dir)
-    learned = {**learn_pair(plain, queries, ""), **learned}
+    learned = {**learn_pair(plain, queries, embedded, ""), **learned}
     if args.write:
         payload = {
             **learned,

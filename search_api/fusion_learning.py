@@ -7,12 +7,14 @@ to measure each feature group's share on the test split.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
+from indexer.encoder import Tokens
 from search_api.evaluation import EvalQuery
 from search_api.fusion import EXACT, NAME_EVIDENCE
 from search_api.searcher import Searcher
@@ -24,6 +26,7 @@ LOOKUP = 5.0  # an exact name match ranks first; fixed, not learned
 NONE_TARGET = 0.95  # 90% is the target on unseen questions; dev asks for a margin above it
 
 Tensor = npt.NDArray[np.float32]
+Embedded = Mapping[str, tuple[Tensor, Tokens]]  # a question -> its vector and its token vectors
 
 
 def fold_of(entry_id: str) -> int:
@@ -82,10 +85,19 @@ def choose_floor(features: Tensor, names: Tensor, weights: Tensor, lookup: float
     return round(float(rejectable[needed - 1]) + 1e-3, 3)
 
 
-def signals(searcher: Searcher, queries: list[EvalQuery]) -> tuple[Tensor, Tensor]:
-    """(queries, entries, features) and (queries, entries) name-match scores."""
+def embed(searcher: Searcher, queries: list[EvalQuery]) -> dict[str, tuple[Tensor, Tokens]]:
+    """Each question's vector and token vectors, from one `encode_tokens` call over them all."""
     vectors, tokens = searcher.encoder.encode_tokens([q.query for q in queries])
-    found = [searcher.signals(q.query, v, t) for q, v, t in zip(queries, vectors, tokens, strict=True)]
+    return {q.query: (vector, asked) for q, vector, asked in zip(queries, vectors, tokens, strict=True)}
+
+
+def signals(searcher: Searcher, queries: list[EvalQuery], embedded: Embedded | None = None) -> tuple[Tensor, Tensor]:
+    """(queries, entries, features) and (queries, entries) name-match scores.
+
+    `embedded`: the questions' embeddings (`embed`) when already computed; they do not depend on the index.
+    """
+    embedded = embedded if embedded is not None else embed(searcher, queries)
+    found = [searcher.signals(q.query, *embedded[q.query]) for q in queries]
     return np.stack([f.features for f in found]), np.stack([f.name for f in found])
 
 
@@ -100,10 +112,12 @@ class DevSet:
     none_names: Tensor
 
 
-def dev_set(searcher: Searcher, queries: list[EvalQuery]) -> DevSet:
+def dev_set(searcher: Searcher, queries: list[EvalQuery], embedded: Embedded | None = None) -> DevSet:
+    """The dev queries' features under `searcher`; `embedded` as for `signals` (else embedded here, once)."""
+    embedded = embedded if embedded is not None else embed(searcher, queries)
     answerable = [q for q in queries if q.expected is not None]
     position = {entry.id: i for i, entry in enumerate(searcher.entries)}
-    features, _ = signals(searcher, answerable)
-    none_features, none_names = signals(searcher, [q for q in queries if q.expected is None])
+    features, _ = signals(searcher, answerable, embedded)
+    none_features, none_names = signals(searcher, [q for q in queries if q.expected is None], embedded)
     answers = np.array([position[q.expected or ""] for q in answerable], dtype=np.int64)
     return DevSet(answerable, features, answers, none_features, none_names)
