@@ -20,8 +20,13 @@ import re
 from difflib import SequenceMatcher
 from pathlib import Path
 
+import numpy as np
+
+from indexer.encoder import Tokens, Vectors
 from indexer.paths import BUNDLED_QUERIES, default_index_dir
-from search_api.evaluation import evaluate, load_queries, rank_metrics
+from search_api.evaluation import DEPTH, EvalQuery, QueryResult, load_queries
+from search_api.fusion_learning import summary
+from search_api.searcher import Searcher
 from search_api.settings import Settings
 
 GROUPS = ((0, 3), (4, 5), (6, 10_000))
@@ -62,27 +67,34 @@ def main() -> None:
     counts = [sum(group_of[q.query] == i for q in queries) for i in range(len(GROUPS))]
     print(f"split {args.split}: {len(queries)} answerable questions; longest run of words shared with a description")
     header = " | ".join(
-        f"{low}-{high if high < 10_000 else ''} words ({count})"
+        f"{low}-{high} words ({count})" if high < 10_000 else f"{low}+ words ({count})"
         for (low, high), count in zip(GROUPS, counts, strict=True)
     )
     print(f"| index | all ({len(queries)}) | {header} |")
     print("| --- |" + " --- |" * (len(GROUPS) + 1))
+    vectors, tokens = first.encoder.encode_tokens([q.query for q in queries])  # once: every index shares the encoder
+    groups = np.array([group_of[q.query] for q in queries])
     for path in indexes:
         searcher = first if path == indexes[0] else settings.load_searcher(encoder=first.encoder, index=path)
-        results = evaluate(searcher, queries).results["full"]
-        cells = [summary([r.rank for r in results])]
-        for i in range(len(GROUPS)):
-            cells.append(summary([r.rank for r in results if group_of[r.query.query] == i]))
+        ranks = full_ranks(searcher, queries, vectors, tokens)
+        cells = [cell(ranks)] + [cell(ranks[groups == i]) for i in range(len(GROUPS))]
         print(f"| {path} | " + " | ".join(cells) + " |")
     print("(each cell: Recall@1 / MRR@10)")
 
 
-def summary(ranks: list[int | None]) -> str:
-    if not ranks:
+def full_ranks(searcher: Searcher, queries: list[EvalQuery], vectors: Vectors, tokens: list[Tokens]) -> np.ndarray:
+    """Each question's rank of its entry under the searcher's own weights (DEPTH + 1 when not in the first DEPTH)."""
+    ranks = []
+    for q, vector, asked in zip(queries, vectors, tokens, strict=True):
+        hits, _ = searcher.rank(q.query, vector, DEPTH, searcher.weights, tokens=asked)
+        ranks.append(QueryResult(q, [hit.id for hit in hits]).rank or DEPTH + 1)
+    return np.array(ranks)
+
+
+def cell(ranks: np.ndarray) -> str:
+    if not len(ranks):
         return "-"
-    metrics = [rank_metrics(rank) for rank in ranks]
-    r1 = sum(m["recall@1"] for m in metrics) / len(metrics)
-    mrr = sum(m["mrr@10"] for m in metrics) / len(metrics)
+    r1, mrr = summary(ranks)
     return f"{r1:.3f} / {mrr:.3f}"
 
 
