@@ -41,7 +41,7 @@ from indexer.onnx_encoder import OnnxEncoder, load_onnx_encoder
 from indexer.paths import BUNDLED_QUERIES, default_index_dir
 from indexer.texts import embedding_texts
 from search_api.evaluation import EvalQuery, load_queries
-from search_api.fusion import FEATURES, LATE_FEATURES, FusionWeights
+from search_api.fusion import FEATURES, LATE_FEATURES
 from search_api.fusion_learning import PENALTIES, cross_validate, fit, fold_of, fused, ranks, signals, summary
 from search_api.searcher import Searcher
 from search_api.settings import Settings
@@ -136,7 +136,7 @@ def main() -> None:
     searcher.late = None  # this script computes its own late-interaction features, beside the others
     onnx = load_onnx_encoder(DEFAULT_MODEL)
     asker = load_onnx_encoder(DEFAULT_MODEL, int8=args.query_tokens == "int8")
-    shipped = FusionWeights.learned(tokens=False).vector()[:BASE]
+    shipped = searcher.candidate_weights.vector()[:BASE]  # what chooses late interaction's candidates for this index
 
     def late(rows: RowTokens, features: np.ndarray, questions: list[EvalQuery]) -> np.ndarray:
         extra = np.stack([rows.features(asker.token_vectors(q.query)) for q in questions])
