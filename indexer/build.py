@@ -97,8 +97,8 @@ def build_index(
     model with a query-side adapter); the manifest records it with the adapter's checksum.
     `vector_index` chooses the FAISS index (exact, HNSW, or by size: `indexer.vector_index`); an
     index of another kind than the one chosen is rewritten, its vectors reused.
-    A glossary-sized index with an exact vector index also keeps the token vectors of its names,
-    definition and plain-English rows (indexer.tokens), from the same forward pass.
+    A glossary-sized index with an exact vector index also keeps the token vectors of the rows that
+    `indexer.tokens.stores_field` names (names, definition, descriptions), from the same forward pass.
     Embedded chunks of `chunk_size` texts are checkpointed beside `out` (see indexer.checkpoints):
     with `resume`, a build killed before publishing continues where it stopped; without, it starts over.
     `status` is told what the build is doing between the stretches of embedding that `progress` shows.
