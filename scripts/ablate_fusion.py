@@ -61,7 +61,7 @@ def main() -> None:
         weights[columns] = fit(dev.features[:, :, columns], dev.answers, penalty)
         floor = choose_floor(dev.none_features, dev.none_names, weights, lookup)
         variants[name] = FusionWeights(dict(zip(FEATURES, map(float, weights), strict=True)), floor, lookup)
-    embedded = searcher.encoder.encode_tokens([q.query for q in test])  # once, for every variant
+    embedded = searcher.embed([q.query for q in test], with_tokens=True)  # once, for every variant
     print(
         f"test split: {sum(q.expected is not None for q in test)} answerable, "
         f"{sum(q.expected is None for q in test)} unanswerable; {len(searcher.entries)} entries"

@@ -60,7 +60,7 @@ def main() -> None:
     vectors = stored_vectors(searcher.index.vectors)
     faiss.omp_set_num_threads(2)  # the exact search of the yardstick; the HNSW search is per query anyway
     for name, texts in questions(args.rd_data, args.limit).items():
-        embedded = np.asarray(searcher.encoder.encode(texts), dtype=np.float32)
+        embedded = np.asarray(searcher.embed(texts)[0], dtype=np.float32)
         at_ef = recall(searcher.index.vectors, vectors, embedded, 10)
         at_fetch = recall(searcher.index.vectors, vectors, embedded, searcher.dense_candidates)
         overlaps, firsts = [], []

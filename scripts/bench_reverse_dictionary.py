@@ -74,7 +74,7 @@ def write_glossary(data: Path, out: Path) -> dict[str, str]:
 
 
 def word_ranks(searcher: Searcher, queries: list[dict], weights: FusionWeights, ids: dict[str, str]) -> list[float]:
-    vectors = searcher.encoder.encode([q["query"] for q in queries])
+    vectors, _ = searcher.embed([q["query"] for q in queries])
     ranks = []
     for query, vector in zip(queries, vectors, strict=True):
         excluded = {ids[i] for i in query.get("exclude_ids", [])}

@@ -72,7 +72,7 @@ def main() -> None:
     )
     print(f"| index | all ({len(queries)}) | {header} |")
     print("| --- |" + " --- |" * (len(GROUPS) + 1))
-    vectors, tokens = first.encoder.encode_tokens([q.query for q in queries])  # once: every index shares the encoder
+    vectors, tokens = first.embed([q.query for q in queries], with_tokens=True)  # once: every index shares the encoder
     groups = np.array([group_of[q.query] for q in queries])
     for path in indexes:
         searcher = first if path == indexes[0] else settings.load_searcher(encoder=first.encoder, index=path)

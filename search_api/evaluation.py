@@ -136,10 +136,10 @@ def evaluate(
 ) -> Report:
     """Run every query through the full ranker and each signal alone, and average the metrics.
 
-    `embedded`: the queries' vectors and tokens (`encoder.encode_tokens`) when already computed. They
+    `embedded`: the queries' vectors and tokens (`Searcher.embed`) when already computed. They
     are computed once, for every ranker.
     """
-    vectors, tokens = embedded or searcher.encoder.encode_tokens([q.query for q in queries])
+    vectors, tokens = embedded or searcher.embed([q.query for q in queries], with_tokens=True)
     rankers = {**RANKERS, "full": weights or searcher.weights}
     results: dict[str, list[QueryResult]] = {}
     for name, ranker_weights in rankers.items():

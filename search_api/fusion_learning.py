@@ -86,8 +86,8 @@ def choose_floor(features: Tensor, names: Tensor, weights: Tensor, lookup: float
 
 
 def embed(searcher: Searcher, queries: list[EvalQuery]) -> dict[str, tuple[Tensor, Tokens]]:
-    """Each question's vector and token vectors, from one `encode_tokens` call over them all."""
-    vectors, tokens = searcher.encoder.encode_tokens([q.query for q in queries])
+    """Each question's vector and token vectors, from one `Searcher.embed` call over them all."""
+    vectors, tokens = searcher.embed([q.query for q in queries], with_tokens=True)
     return {q.query: (vector, asked) for q, vector, asked in zip(queries, vectors, tokens, strict=True)}
 
 

@@ -1,5 +1,7 @@
 """Matching a query against entry names (terms and aliases): exact, contained, fuzzy, prefix.
 
+Also how a query is read: a word that is a slip for a word of a name (`desent` for `descent`) is
+read as that word (`NameIndex.corrected`), by BM25, by the encoder and by `contained` matching.
 No model call happens here, so it also serves search-as-you-type suggestions.
 """
 
@@ -15,8 +17,12 @@ import numpy as np
 import numpy.typing as npt
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
+from wordfreq import zipf_frequency
 
+from indexer.lexical import stem
 from indexer.schema import Entry
+from indexer.texts import embedding_texts
 from search_api.fuzzy_keys import FuzzyKeys
 
 # Stop words plus the words people wrap around a name in a help box ("what does X stand for").
@@ -41,6 +47,16 @@ FUZZY_CUTOFF = 84.0  # rapidfuzz ratio (0-100) below which two names are not a t
 DID_YOU_MEAN_CUTOFF = 72.0  # looser: only offered when nothing was found
 SUGGEST_FUZZY_CUTOFF = 75.0  # while typing, a near name is worth offering
 MIN_FUZZY_LENGTH = 4  # shorter strings match too many names by accident
+# Inside a longer question a run of words must be longer still to be taken for a misspelt name
+# (`layer` is one letter from `player`, and a question holds many short words).
+MIN_FUZZY_INSIDE_LENGTH = 5
+# A slip is one keyboard edit (a letter dropped, added, replaced, or two swapped) in a word, two
+# in a word of this many letters or more.
+TWO_SLIPS_FROM = 8
+# An English word used at least once per million words (Zipf frequency 3, wordfreq's small
+# list) is taken as meant, never as a slip (`legit` is not `logit`, `carpet` not `cart`).
+ENGLISH_ZIPF = 3.0
+SLIPS_REMEMBERED = 50_000  # words whose reading is remembered (then forgotten all at once)
 # A name inside a longer question is weak evidence (BM25 already sees those words): its
 # score is this share of the query's words that the name covers.
 CONTAINED_SCALE = 0.5
@@ -97,6 +113,14 @@ class NameIndex:
             self._numbers_of_key.setdefault(n.key, []).append(number)
         self._longest = max((len(n.key.split()) for n in self.names), default=1)
         self._fuzzy_keys = FuzzyKeys(self._by_key)
+        # A question's word that the glossary never uses but that is near a word of a name may be a
+        # slip of the keyboard; `_fuzzy_inside` reads it as that word.
+        self._name_words = frozenset(word for key in self._by_key for word in key.split())
+        self._fuzzy_words = FuzzyKeys(self._name_words)
+        self._slips: dict[str, str | None] = {}  # word -> what `_slip_of` read it as, for repeated words
+        self._known_words = self._name_words | {
+            word for entry in entries for _, text in embedding_texts(entry) for word in normalize(text).split()
+        }
         # Prefixes: the names sorted by key; each with its place in the order suggestions take
         # (shortest key first, a term before an alias, then glossary order).
         by_key = sorted(range(len(self.names)), key=lambda i: self.names[i].key)
@@ -116,7 +140,8 @@ class NameIndex:
         """Entry id -> best name match for a query."""
         key, content = normalize(query), content_words(query)
         best: dict[str, NameMatch] = {}
-        for candidate in self._exact(key, content) + self._contained(key) + self._fuzzy(content):
+        found = self._exact(key, content) + self._contained(key) + self._fuzzy(content)
+        for candidate in found + self._contained_slips(key):
             current = best.get(candidate.entry_id)
             if current is None or candidate.score > current.score:
                 best[candidate.entry_id] = candidate
@@ -148,6 +173,71 @@ class NameIndex:
             for n, score in self.near(content, FUZZY_CUTOFF, 8)
             if n.key != content
         ]
+
+    def corrected(self, query: str) -> str:
+        """The query with each slip replaced by the word of a name it is near (see `_slip_of`).
+
+        `what does gradient desent do` -> `what does gradient descent do`; a query without a slip
+        comes back as it is. BM25 reads this, so that a misspelt name counts as the name there,
+        as `_contained_slips` counts it among the names.
+        """
+        return re.sub(r"[^\W_]+", lambda word: self._slip_of(word.group().casefold()) or word.group(), query)
+
+    def _contained_slips(self, key: str) -> list[NameMatch]:
+        """Names inside a longer question that a slip misspelt (`how does gradient desent work`).
+
+        A run of words holding a slip that spells a name once its slips are read as `corrected`
+        reads them matches as `_contained` would match the name, if the run as typed is within
+        typo distance of the name (the cutoff `_fuzzy` uses); the score is also scaled by that
+        distance. A run that is the whole question is left to `_fuzzy`.
+        """
+        words = key.split()
+        read = [self._slip_of(word) for word in words]
+        if len(words) < 2 or not any(read):
+            return []
+        fixed = [fix or word for fix, word in zip(read, words, strict=True)]
+        matches = []
+        for start in range(len(words)):
+            for size in range(1, min(len(words) - start, self._longest) + 1):
+                if size == len(words) or not any(read[start : start + size]):
+                    continue
+                typed = " ".join(words[start : start + size])
+                names = self._by_key.get(" ".join(fixed[start : start + size]), [])
+                score = fuzz.ratio(typed, names[0].key) if names else 0.0
+                if score >= FUZZY_CUTOFF and len(typed) >= MIN_FUZZY_INSIDE_LENGTH:
+                    coverage = size / len(words)
+                    matches += [
+                        NameMatch(n.entry_id, n.name, "contained", n.is_alias, CONTAINED_SCALE * coverage * score / 100)
+                        for n in names
+                    ]
+        return matches
+
+    def _slip_of(self, word: str) -> str | None:
+        """The word of a name that `word` (normalized) is a slip for, if any (remembered per word).
+
+        A slip is a word that neither the glossary nor everyday English uses (`desent`) and that is
+        near a word of some name (`descent`).
+        """
+        if len(word) < MIN_FUZZY_LENGTH or word in self._known_words or word in _STOPWORDS:
+            return None
+        if word not in self._slips:
+            if len(self._slips) >= SLIPS_REMEMBERED:
+                self._slips.clear()
+            self._slips[word] = self._nearest_name_word(word)
+        return self._slips[word]
+
+    def _nearest_name_word(self, word: str) -> str | None:
+        if zipf_frequency(word, "en", wordlist="small") >= ENGLISH_ZIPF:
+            return None  # an English word: meant as typed
+        edits = 1 if len(word) < TWO_SLIPS_FROM else 2
+        # every word within `edits` of this one has at least this rapidfuzz ratio with it
+        candidates = self._fuzzy_words.candidates(word, 100.0 * (1 - edits / len(word)))
+        near = process.extract(word, candidates, scorer=OSA.distance, score_cutoff=edits, limit=None)
+        if not near:
+            return None
+        # the fewest edits; among those, the most letters in common (`forst`: `forest`, not `first`)
+        best = str(min(near, key=lambda found: (found[1], -fuzz.ratio(word, found[0])))[0])
+        return None if stem(word) == stem(best) else best  # `labelers` is another form of `labeler`: meant
 
     def near(self, key: str, cutoff: float, limit: int) -> list[tuple[Name, float]]:
         """The `limit` names nearest to a normalized key with a rapidfuzz ratio of at least `cutoff`.

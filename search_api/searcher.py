@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 from threadpoolctl import threadpool_limits
 
-from indexer.encoder import Encoder, Tokens
+from indexer.encoder import Encoder, Tokens, Vectors
 from indexer.errors import IndexVersionError, QueryError
 from indexer.lexical import build_names_lexical, tokenize
 from indexer.onnx_encoder import DEFAULT_QUERY_ENCODER, load_runtime_encoder
@@ -155,13 +155,9 @@ class Searcher:
         """Hits plus a did-you-mean name and the time spent embedding and searching."""
         query = check_query(query, k, group)
         started = time.perf_counter()
-        tokens = None
-        if self.late is not None:  # the pooled vector and the token vectors from one forward pass
-            vector, (tokens,) = self.encoder.encode_tokens([query])
-        else:
-            vector = self.encoder.encode([query])
+        vector, tokens = self.embed([query])
         embedded = time.perf_counter()
-        hits, matches = self.rank(query, vector[0], k, weights or self.weights, group, tokens)
+        hits, matches = self.rank(query, vector[0], k, weights or self.weights, group, tokens[0] if tokens else None)
         finished = time.perf_counter()
         return Answer(
             query=query,
@@ -170,6 +166,20 @@ class Searcher:
             embed_ms=round((embedded - started) * 1000, 3),
             search_ms=round((finished - embedded) * 1000, 3),
         )
+
+    def embed(self, queries: Sequence[str], with_tokens: bool | None = None) -> tuple[Vectors, list[Tokens]]:
+        """The queries' vectors and token vectors, the queries read as the ranker reads them.
+
+        A word that is a slip for a word of some name is read as that word (`NameIndex.corrected`:
+        `how does gradient desent work` is embedded as `... descent ...`), so that the dense and
+        late-interaction signals see the name the lexical ones see. Token vectors come from the
+        same forward pass when `with_tokens` (by default: when the index has a token store), else
+        the list is empty.
+        """
+        texts = [self.names.corrected(query) for query in queries]
+        if with_tokens if with_tokens is not None else self.late is not None:
+            return self.encoder.encode_tokens(texts)
+        return self.encoder.encode(texts), []
 
     def signals(self, query: str, vector: Scores, tokens: Tokens | None = None) -> Signals:
         """The scores under each signal for a query whose vector is already known.
@@ -180,7 +190,7 @@ class Searcher:
         found = self._candidate_signals(query, vector) if not self.rank_all else self._all_signals(query, vector)
         if self.late is not None:
             if tokens is None:
-                tokens = self.encoder.encode_tokens([query])[1][0]
+                tokens = self.embed([query], with_tokens=True)[1][0]
             self.late.fill(found.features, tokens, found.positions, fuse(found.features, self.candidate_weights))
         return found
 
@@ -191,7 +201,7 @@ class Searcher:
         cosines, best = self._fields.cosines(similarity)
         matches = self.names.match(query)
         names = name_columns(matches, self._position, len(self.entries))
-        tokens = list(tokenize(query))
+        tokens = list(tokenize(self.names.corrected(query)))  # a misspelt name's words as the name's
         lexical = self._bm25(self.index.lexical, tokens)
         lexical_names = self._bm25(self._names_lexical, tokens)
         features = feature_matrix(dense, cosines, best, self._saturated(lexical), names, self._saturated(lexical_names))
@@ -201,7 +211,7 @@ class Searcher:
     def _candidate_signals(self, query: str, vector: Scores) -> Signals:
         """Signals of the candidate entries only: nearest rows' entries, best BM25 entries, name matches."""
         matches = self.names.match(query)
-        tokens = list(tokenize(query))
+        tokens = list(tokenize(self.names.corrected(query)))  # a misspelt name's words as the name's
         lexical_all = self._bm25(self.index.lexical, tokens)
         named = np.array([self._position[entry_id] for entry_id in matches], dtype=np.int64)
         nearest = self._fields.row_entry[self._nearest_rows(vector)]

@@ -19,6 +19,7 @@ from indexer.schema import Entry
 from indexer.validation import load_glossary
 from search_api.fuzzy_keys import FuzzyKeys
 from search_api.names import (
+    CONTAINED_SCALE,
     DID_YOU_MEAN_CUTOFF,
     FUZZY_CUTOFF,
     MIN_FUZZY_LENGTH,
@@ -134,3 +135,24 @@ def test_prefixes_with_thousands_of_names_keep_their_order() -> None:
     for text in ["a", "b", "ab", "c d", "abc", "fa", "e", "ca ", "dead", "bead c"]:
         for limit in (1, 8, 20):
             assert index.suggest(text, limit) == scanned_suggestions(index, text, limit), text
+
+
+def test_a_slip_inside_a_question_is_read_as_the_name_it_misspells(bundled_names: NameIndex) -> None:
+    assert bundled_names.corrected("How does gradient desent work?") == "How does gradient descent work?"
+    assert bundled_names.corrected("the rnadom forst") == "the random forest"  # not `first`, also one edit away
+    match = bundled_names.match("how does gradient desent work")["gradient-descent"]
+    spelt = CONTAINED_SCALE * 2 / 5  # a name of two words, spelt right, inside five
+    assert match.kind == "contained" and 0.9 * spelt < match.score < spelt  # the slip costs a little
+    assert bundled_names.corrected("zzdropoutt") == "zzdropoutt"  # three edits from `dropout`: no slip
+
+
+def test_english_words_and_other_forms_of_a_name_are_never_slips(bundled_names: NameIndex) -> None:
+    """`legit` is one letter from `logit`, `carpet` near `cart`; `labelers` is another form of `labeler`."""
+    for meant in (
+        "a legit email marked as spam",
+        "getting red wine out of a carpet",
+        "how consistently human labelers agree",
+        "my cat keeps scratching the sofa",
+    ):
+        assert bundled_names.corrected(meant) == meant
+        assert all(m.kind != "contained" or m.name.casefold() in meant for m in bundled_names.match(meant).values())

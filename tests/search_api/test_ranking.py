@@ -108,7 +108,7 @@ def assert_targets(report: Report) -> None:
     assert full["overall"]["mrr@10"] >= 0.94
     assert full["blind"]["recall@1"] >= 0.905
     assert full["paraphrase"]["recall@1"] >= 0.90
-    assert full["typo"]["recall@1"] >= 0.94
+    assert full["typo"]["recall@1"] >= 0.97
     assert full["acronym"]["recall@1"] >= 0.99
     assert full["lookup"]["recall@1"] >= 0.99
     assert report.rejected["full"] >= 0.94
@@ -125,3 +125,18 @@ def test_no_hits_still_offers_a_near_name(bundled_searcher: Searcher) -> None:
     answer = bundled_searcher.answer("zzdropoutt", k=5)
     assert (answer.hits, answer.did_you_mean) == ([], "dropout")
     assert bundled_searcher.answer("asdfgh qwerty", k=5).did_you_mean is None
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("how does gradient desent work", "gradient-descent"),
+        ("is random forrest good for tabular data", "random-forest"),
+        ("when should I use a confusoin matrix", "confusion-matrix"),
+    ],
+)
+def test_a_misspelt_name_inside_a_question_ranks_its_entry_first(
+    bundled_searcher: Searcher, query: str, expected: str
+) -> None:
+    """The slip is read as the name's word by every signal, the dense one included (`Searcher.embed`)."""
+    assert bundled_searcher.search(query, k=3)[0].id == expected
