@@ -187,7 +187,13 @@ def _add_routes(app: FastAPI) -> None:
             build=build_name(searcher),
         )
         hits = [_hit_public(hit, grouping is not None) for hit in answer.hits]
-        return SearchPublic(query=answer.query, hits=hits, did_you_mean=answer.did_you_mean, inference=inference)
+        return SearchPublic(
+            query=answer.query,
+            hits=hits,
+            did_you_mean=answer.did_you_mean,
+            read_as=answer.read_as,
+            inference=inference,
+        )
 
     @app.get("/suggest", response_model=SuggestPublic, tags=["search"])
     def suggest(

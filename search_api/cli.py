@@ -402,9 +402,12 @@ def search(
             "query": answer.query,
             "hits": [_hit_json(hit, grouping is not None) for hit in answer.hits],
             "did_you_mean": answer.did_you_mean,
+            "read_as": answer.read_as,
         }
         sys.stdout.write(json.dumps(payload, ensure_ascii=False, indent=2) + "\n")
         return
+    if answer.read_as:
+        out.print(f"Read as {answer.read_as!r}.", markup=False)
     if not answer.hits:
         hint = f" Did you mean {answer.did_you_mean!r}?" if answer.did_you_mean else ""
         out.print(f"No entry answers {answer.query!r}.{hint}", markup=False)

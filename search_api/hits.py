@@ -34,3 +34,4 @@ class Answer:
     did_you_mean: str | None
     embed_ms: float
     search_ms: float
+    read_as: str | None = None  # the query as ranked, when a slip in it was read as a name's word

@@ -46,6 +46,10 @@ class SearchPublic(BaseModel):
     query: str
     hits: list[HitPublic]
     did_you_mean: str | None = Field(description="A glossary name close to a misspelt query, else null.")
+    read_as: str | None = Field(
+        description="The query as it was ranked, when a misspelt word of a glossary name in it was read as "
+        "that word ('how does gradient desent work' as '... descent ...'), else null."
+    )
     inference: InferencePublic
 
 

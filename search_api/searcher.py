@@ -159,12 +159,14 @@ class Searcher:
         embedded = time.perf_counter()
         hits, matches = self.rank(query, vector[0], k, weights or self.weights, group, tokens[0] if tokens else None)
         finished = time.perf_counter()
+        read = self.names.corrected(query)
         return Answer(
             query=query,
             hits=hits,
             did_you_mean=self._did_you_mean(query, matches, bool(hits)),
             embed_ms=round((embedded - started) * 1000, 3),
             search_ms=round((finished - embedded) * 1000, 3),
+            read_as=read if read != query else None,
         )
 
     def embed(self, queries: Sequence[str], with_tokens: bool | None = None) -> tuple[Vectors, list[Tokens]]:

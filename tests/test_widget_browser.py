@@ -285,6 +285,15 @@ def test_slow_older_answer_does_not_overwrite_a_newer_one(page: Page, live_serve
     expect(page.locator("#inference")).to_contain_text(second)
 
 
+def test_a_misspelt_name_is_shown_as_it_was_read(page: Page, live_server: LiveServer) -> None:
+    box = search_box(page)
+    page.goto(live_server.url + "/")
+    box.fill("how does gradient desent work")
+    box.press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("found for “how does gradient descent work”")
+    expect(options(page).first.locator(".term")).to_have_text("Gradient descent", ignore_case=True)
+
+
 def test_no_hits_offers_the_did_you_mean_name_as_a_button(page: Page, live_server: LiveServer) -> None:
     empty = {
         "query": "dropotu",

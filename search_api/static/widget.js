@@ -184,7 +184,10 @@ button { font: inherit; cursor: pointer; }
       this.error.removeAttribute("role");
       this.status.classList.remove("empty");
       if (!q.trim()) this.status.textContent = "";
-      else if (items.length) this.status.textContent = `${items.length} ${items.length === 1 ? "entry" : "entries"} found`;
+      else if (items.length) {
+        const readAs = answer && answer.read_as ? ` for “${answer.read_as}”` : "";  // a misspelt name, read as the name
+        this.status.textContent = `${items.length} ${items.length === 1 ? "entry" : "entries"} found${readAs}`;
+      }
       else this.noMatch(answer);
       this.closeEntry(false);
       this.showList(items.length > 0);

@@ -32,7 +32,7 @@ def test_search_answers_with_hits_and_inference(client: TestClient) -> None:
     response = client.get("/search", params={"q": "what happens when a model makes predictions?", "k": 3})
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"query", "hits", "did_you_mean", "inference"}
+    assert set(body) == {"query", "hits", "did_you_mean", "read_as", "inference"}
     assert body["query"] == "what happens when a model makes predictions?"
     assert body["hits"][0]["id"] == "inference"
     assert len(body["hits"]) <= 3
@@ -42,6 +42,13 @@ def test_search_answers_with_hits_and_inference(client: TestClient) -> None:
     assert body["inference"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert body["inference"]["runtime"].startswith("torch-")  # the tests' query encoder, said as it is
     assert body["inference"]["embed_ms"] > 0 and body["inference"]["search_ms"] > 0
+    assert body["read_as"] is None  # nothing misspelt
+
+
+def test_search_says_how_it_read_a_misspelt_name(client: TestClient) -> None:
+    body = client.get("/search", params={"q": "how does gradient desent work", "k": 3}).json()
+    assert body["read_as"] == "how does gradient descent work"
+    assert body["query"] == "how does gradient desent work" and body["hits"][0]["id"] == "gradient-descent"
 
 
 def test_search_by_alias_reports_the_alias(client: TestClient) -> None:
