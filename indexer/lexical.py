@@ -32,11 +32,6 @@ def tokenize(text: str) -> tuple[str, ...]:
     return tuple(_stemmer().stemWords(words))
 
 
-def stem(word: str) -> str:
-    """A lower-case word's stem, as `tokenize` stems it (`labelers` -> `label`)."""
-    return str(_stemmer().stemWord(word))
-
-
 def build_lexical(entries: list[Entry]) -> bm25s.BM25:
     """A BM25 index whose document i is entry i."""
     retriever = bm25s.BM25()

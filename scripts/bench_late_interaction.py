@@ -139,7 +139,7 @@ def main() -> None:
     shipped = searcher.candidate_weights.vector()[:BASE]  # what chooses late interaction's candidates for this index
 
     def late(rows: RowTokens, features: np.ndarray, questions: list[EvalQuery]) -> np.ndarray:
-        extra = np.stack([rows.features(asker.token_vectors(q.query)) for q in questions])
+        extra = np.stack([rows.features(asker.token_vectors(searcher.names.corrected(q.query))) for q in questions])
         if args.candidates:
             for i, best in enumerate(np.argsort(-fused(features, shipped), axis=1)[:, : args.candidates]):
                 floor = extra[i, best].min(axis=0)

@@ -11,16 +11,16 @@ import bisect
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+import wordfreq
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import OSA
-from wordfreq import zipf_frequency
+from rapidfuzz.distance import OSA, Levenshtein
 
-from indexer.lexical import stem
 from indexer.schema import Entry
 from indexer.texts import embedding_texts
 from search_api.fuzzy_keys import FuzzyKeys
@@ -53,13 +53,27 @@ MIN_FUZZY_INSIDE_LENGTH = 5
 # A slip is one keyboard edit (a letter dropped, added, replaced, or two swapped) in a word, two
 # in a word of this many letters or more.
 TWO_SLIPS_FROM = 8
-# An English word used at least once per million words (Zipf frequency 3, wordfreq's small
+# An English word used at least once in ten million words (Zipf frequency 2 in wordfreq's large
 # list) is taken as meant, never as a slip (`legit` is not `logit`, `carpet` not `cart`).
-ENGLISH_ZIPF = 3.0
+ENGLISH_ZIPF = 2.0
 SLIPS_REMEMBERED = 50_000  # words whose reading is remembered (then forgotten all at once)
 # A name inside a longer question is weak evidence (BM25 already sees those words): its
 # score is this share of the query's words that the name covers.
 CONTAINED_SCALE = 0.5
+
+
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """The words English uses at least ENGLISH_ZIPF often (about 96,000), once per process.
+
+    Only the set is kept: wordfreq's own tables (about 40 MB) are let go once it is built.
+    """
+    frequency = 10.0 ** (ENGLISH_ZIPF - 9.0)  # Zipf frequency z is 10**z uses per billion words
+    table = wordfreq.get_frequency_dict("en", wordlist="large")
+    words = frozenset(word for word, share in table.items() if share >= frequency)
+    for cached in (wordfreq.get_frequency_dict, wordfreq.get_frequency_list):
+        cached.cache_clear()
+    return words
 
 
 def normalize(text: str) -> str:
@@ -114,9 +128,10 @@ class NameIndex:
         self._longest = max((len(n.key.split()) for n in self.names), default=1)
         self._fuzzy_keys = FuzzyKeys(self._by_key)
         # A question's word that the glossary never uses but that is near a word of a name may be a
-        # slip of the keyboard; `_fuzzy_inside` reads it as that word.
+        # slip of the keyboard; `_slip_of` reads it as that word.
         self._name_words = frozenset(word for key in self._by_key for word in key.split())
-        self._fuzzy_words = FuzzyKeys(self._name_words)
+        self._fuzzy_words = FuzzyKeys(word for word in self._name_words if word.isalpha())
+        english_words()  # loaded now rather than on the first question
         self._slips: dict[str, str | None] = {}  # word -> what `_slip_of` read it as, for repeated words
         self._known_words = self._name_words | {
             word for entry in entries for _, text in embedding_texts(entry) for word in normalize(text).split()
@@ -177,11 +192,21 @@ class NameIndex:
     def corrected(self, query: str) -> str:
         """The query with each slip replaced by the word of a name it is near (see `_slip_of`).
 
-        `what does gradient desent do` -> `what does gradient descent do`; a query without a slip
-        comes back as it is. BM25 reads this, so that a misspelt name counts as the name there,
-        as `_contained_slips` counts it among the names.
+        `What does gradient desent do` -> `What does gradient descent do` (a capital kept); a
+        query without a slip comes back as it is. BM25 and the encoder read this, so that a
+        misspelt name counts as the name there, as `_contained_slips` counts it among the names.
         """
-        return re.sub(r"[^\W_]+", lambda word: self._slip_of(word.group().casefold()) or word.group(), query)
+
+        def read(match: re.Match[str]) -> str:
+            typed = match.group()
+            fix = self._slip_of(typed.casefold())
+            if fix is None:
+                return typed
+            if typed.isupper() and len(typed) > 1:
+                return fix.upper()
+            return fix[0].upper() + fix[1:] if typed[0].isupper() else fix
+
+        return re.sub(r"[^\W_]+", read, query)
 
     def _contained_slips(self, key: str) -> list[NameMatch]:
         """Names inside a longer question that a slip misspelt (`how does gradient desent work`).
@@ -215,29 +240,40 @@ class NameIndex:
     def _slip_of(self, word: str) -> str | None:
         """The word of a name that `word` (normalized) is a slip for, if any (remembered per word).
 
-        A slip is a word that neither the glossary nor everyday English uses (`desent`) and that is
-        near a word of some name (`descent`).
+        A slip is a word of letters that neither the glossary nor everyday English uses (`desent`)
+        and that is one keyboard edit from a word of some name (two from TWO_SLIPS_FROM letters on):
+        a letter dropped, added or replaced, or two neighbours swapped (`descent`).
         """
-        if len(word) < MIN_FUZZY_LENGTH or word in self._known_words or word in _STOPWORDS:
+        if (
+            len(word) < MIN_FUZZY_LENGTH
+            or not word.isalpha()  # `int4` is not a slip for `int8`
+            or word in self._known_words
+            or word in _STOPWORDS
+            or word in english_words()
+        ):
             return None
-        if word not in self._slips:
-            if len(self._slips) >= SLIPS_REMEMBERED:
-                self._slips.clear()
-            self._slips[word] = self._nearest_name_word(word)
-        return self._slips[word]
+        slips = self._slips  # one dict: a reload or another thread may replace it meanwhile
+        if word in slips:
+            return slips[word]
+        found = self._nearest_name_word(word)
+        if len(slips) >= SLIPS_REMEMBERED:
+            self._slips = slips = {}
+        slips[word] = found
+        return found
 
     def _nearest_name_word(self, word: str) -> str | None:
-        if zipf_frequency(word, "en", wordlist="small") >= ENGLISH_ZIPF:
-            return None  # an English word: meant as typed
         edits = 1 if len(word) < TWO_SLIPS_FROM else 2
         # every word within `edits` of this one has at least this rapidfuzz ratio with it
         candidates = self._fuzzy_words.candidates(word, 100.0 * (1 - edits / len(word)))
         near = process.extract(word, candidates, scorer=OSA.distance, score_cutoff=edits, limit=None)
         if not near:
             return None
-        # the fewest edits; among those, the most letters in common (`forst`: `forest`, not `first`)
-        best = str(min(near, key=lambda found: (found[1], -fuzz.ratio(word, found[0])))[0])
-        return None if stem(word) == stem(best) else best  # `labelers` is another form of `labeler`: meant
+        # the fewest edits; among those a swap of two letters (`modle`: `model`, not `mode`), then
+        # the most letters in common (`forst`: `forest`, not `first`)
+        best = str(min(near, key=lambda f: (f[1], f[1] - Levenshtein.distance(word, f[0]), -fuzz.ratio(word, f[0])))[0])
+        if best in word and len(word) - len(best) >= 2:
+            return None  # a word built on the name's (`unnormalized`, `upweighting`): meant
+        return best
 
     def near(self, key: str, cutoff: float, limit: int) -> list[tuple[Name, float]]:
         """The `limit` names nearest to a normalized key with a rapidfuzz ratio of at least `cutoff`.

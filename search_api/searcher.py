@@ -253,12 +253,13 @@ class Searcher:
         shown = visible(fused, found.name, weights)
         candidates = np.flatnonzero(shown)
         order = candidates[np.argsort(-fused[candidates], kind="stable")]
+        read = self.names.corrected(query)  # snippets look for the words as read
 
         def hit(local: int) -> Hit:
             position = int(found.positions[local])
             scores = {"dense": found.dense[local], "lexical": found.lexical[local], "name": found.name[local]}
             match = found.matches.get(self.entries[position].id)
-            return self._hit(position, float(fused[local]), scores, int(found.best_row[local]), match, query)
+            return self._hit(position, float(fused[local]), scores, int(found.best_row[local]), match, read)
 
         if group is None:
             return [hit(local) for local in order[:k]], found.matches

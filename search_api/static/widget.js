@@ -197,7 +197,7 @@ button { font: inherit; cursor: pointer; }
     noMatch(answer) {
       this.status.classList.add("empty");
       if (!answer) return this.status.replaceChildren("No entry name starts like this; press Enter to search the definitions.");
-      this.status.replaceChildren("No entry matches.");
+      this.status.replaceChildren(answer.read_as ? `No entry matches “${answer.read_as}”.` : "No entry matches.");
       if (answer.did_you_mean) {
         const name = answer.did_you_mean;
         const button = el("button", { type: "button", class: "link" }, name);

@@ -56,6 +56,15 @@ def test_index_then_search_as_text_and_json(tmp_path: Path, encoder: object) -> 
     payload = json.loads(raw.stdout)
     assert payload["query"] == "backprop" and payload["hits"][0]["id"] == "backpropagation"
     assert set(payload["hits"][0]) >= {"id", "term", "score", "matched_field", "snippet", "definition"}
+    assert payload["read_as"] is None
+
+
+def test_search_says_how_it_read_a_misspelt_name(mini_index: Path) -> None:
+    text = runner.invoke(app, ["search", "why does dropuot help", "--index", str(mini_index), "--k", "1"])
+    assert text.exit_code == 0, text.output
+    assert text.stdout.startswith("Read as 'why does dropout help'.\n1. Dropout  [dropout]")
+    raw = runner.invoke(app, ["search", "why does dropuot help", "--index", str(mini_index), "--json"])
+    assert json.loads(raw.stdout)["read_as"] == "why does dropout help"
 
 
 def test_search_and_serve_refuse_a_missing_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

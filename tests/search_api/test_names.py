@@ -13,6 +13,7 @@ import string
 
 import pytest
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from indexer.paths import BUNDLED_CORPUS, BUNDLED_QUERIES
 from indexer.schema import Entry
@@ -24,9 +25,11 @@ from search_api.names import (
     FUZZY_CUTOFF,
     MIN_FUZZY_LENGTH,
     SUGGEST_FUZZY_CUTOFF,
+    TWO_SLIPS_FROM,
     Name,
     NameIndex,
     content_words,
+    english_words,
     normalize,
 )
 
@@ -139,20 +142,45 @@ def test_prefixes_with_thousands_of_names_keep_their_order() -> None:
 
 def test_a_slip_inside_a_question_is_read_as_the_name_it_misspells(bundled_names: NameIndex) -> None:
     assert bundled_names.corrected("How does gradient desent work?") == "How does gradient descent work?"
-    assert bundled_names.corrected("the rnadom forst") == "the random forest"  # not `first`, also one edit away
+    assert bundled_names.corrected("Naive bayse or modle?") == "Naive bayes or model?"  # swaps, not `base`, `mode`
+    assert bundled_names.corrected("HOW DOES GRADIENT DESENT WORK") == "HOW DOES GRADIENT DESCENT WORK"
     match = bundled_names.match("how does gradient desent work")["gradient-descent"]
     spelt = CONTAINED_SCALE * 2 / 5  # a name of two words, spelt right, inside five
     assert match.kind == "contained" and 0.9 * spelt < match.score < spelt  # the slip costs a little
     assert bundled_names.corrected("zzdropoutt") == "zzdropoutt"  # three edits from `dropout`: no slip
 
 
-def test_english_words_and_other_forms_of_a_name_are_never_slips(bundled_names: NameIndex) -> None:
-    """`legit` is one letter from `logit`, `carpet` near `cart`; `labelers` is another form of `labeler`."""
+def test_english_words_and_words_built_on_a_name_are_never_slips(bundled_names: NameIndex) -> None:
+    """`legit` is one letter from `logit`, `carpet` near `cart`; `unnormalized` is built on `normalized`,
+    and `int4` is a name of its own kind, not a slip for `int8`."""
     for meant in (
         "a legit email marked as spam",
         "getting red wine out of a carpet",
-        "how consistently human labelers agree",
+        "the raw unnormalized scores",
         "my cat keeps scratching the sofa",
+        "what is int4 quantization",
     ):
         assert bundled_names.corrected(meant) == meant
         assert all(m.kind != "contained" or m.name.casefold() in meant for m in bundled_names.match(meant).values())
+
+
+def test_a_slip_is_read_as_the_nearest_name_word_a_scan_finds(bundled_names: NameIndex) -> None:
+    """The bigram filter loses no name word: a reading is at the fewest edits a scan of every name word finds,
+    and a word left unread has no name word within reach (or is English, or built on a name word)."""
+    words = sorted({w for n in bundled_names.names for w in n.key.split() if w.isalpha()})
+    rng = random.Random(7)
+    readings = 0
+    for word in rng.sample([w for w in words if len(w) >= 5], 400):
+        at = rng.randrange(1, len(word) - 1)
+        slip = word[:at] + rng.choice(["", "q", word[at] * 2]) + word[at + 1 :]  # dropped, replaced, doubled
+        reach = 1 if len(slip) < TWO_SLIPS_FROM else 2
+        distance = {w: OSA.distance(slip, w) for w in words}
+        nearest = min(distance.values())
+        read = bundled_names._slip_of(slip)
+        if read is not None:
+            assert distance[read] == nearest <= reach, slip
+            readings += 1
+        elif slip not in english_words() and slip not in bundled_names._known_words:
+            built_on = [w for w, d in distance.items() if d == nearest and w in slip and len(slip) - len(w) >= 2]
+            assert nearest > reach or built_on, slip
+    assert readings > 250

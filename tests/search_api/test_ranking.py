@@ -131,7 +131,7 @@ def test_no_hits_still_offers_a_near_name(bundled_searcher: Searcher) -> None:
     ("query", "expected"),
     [
         ("how does gradient desent work", "gradient-descent"),
-        ("is random forrest good for tabular data", "random-forest"),
+        ("is random forset good for tabular data", "random-forest"),
         ("when should I use a confusoin matrix", "confusion-matrix"),
     ],
 )
@@ -140,3 +140,10 @@ def test_a_misspelt_name_inside_a_question_ranks_its_entry_first(
 ) -> None:
     """The slip is read as the name's word by every signal, the dense one included (`Searcher.embed`)."""
     assert bundled_searcher.search(query, k=3)[0].id == expected
+
+
+def test_the_encoder_embeds_the_question_as_read(bundled_searcher: Searcher) -> None:
+    read, _ = bundled_searcher.embed(["how does gradient desent work"])
+    spelt = bundled_searcher.encoder.encode(["how does gradient descent work"])
+    typed = bundled_searcher.encoder.encode(["how does gradient desent work"])
+    assert float(read[0] @ spelt[0]) > 0.999 and float(read[0] @ typed[0]) < 0.99
