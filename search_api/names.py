@@ -47,8 +47,8 @@ FUZZY_CUTOFF = 84.0  # rapidfuzz ratio (0-100) below which two names are not a t
 DID_YOU_MEAN_CUTOFF = 72.0  # looser: only offered when nothing was found
 SUGGEST_FUZZY_CUTOFF = 75.0  # while typing, a near name is worth offering
 MIN_FUZZY_LENGTH = 4  # shorter strings match too many names by accident
-# Inside a longer question a run of words must be longer still to be taken for a misspelt name
-# (`layer` is one letter from `player`, and a question holds many short words).
+# Inside a longer question a misspelt name must be longer still: short runs of words near a
+# name are too often something else.
 MIN_FUZZY_INSIDE_LENGTH = 5
 # A slip is one keyboard edit (a letter dropped, added, replaced, or two swapped) in a word, two
 # in a word of this many letters or more.
