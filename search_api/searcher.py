@@ -56,6 +56,7 @@ class Signals:
     matches: dict[str, NameMatch]
     features: Scores  # (entries, len(FEATURES))
     positions: npt.NDArray[np.int64]
+    read: str  # the query as ranked: each slip read as the name's word (`NameIndex.corrected`)
 
 
 class Searcher:
@@ -155,11 +156,11 @@ class Searcher:
         """Hits plus a did-you-mean name and the time spent embedding and searching."""
         query = check_query(query, k, group)
         started = time.perf_counter()
-        vector, tokens = self.embed([query])
+        read = self.names.corrected(query)
+        vector, tokens = self._encode([read], self.late is not None)
         embedded = time.perf_counter()
         hits, matches = self.rank(query, vector[0], k, weights or self.weights, group, tokens[0] if tokens else None)
         finished = time.perf_counter()
-        read = self.names.corrected(query)
         return Answer(
             query=query,
             hits=hits,
@@ -179,9 +180,13 @@ class Searcher:
         the list is empty.
         """
         texts = [self.names.corrected(query) for query in queries]
-        if with_tokens if with_tokens is not None else self.late is not None:
-            return self.encoder.encode_tokens(texts)
-        return self.encoder.encode(texts), []
+        return self._encode(texts, self.late is not None if with_tokens is None else with_tokens)
+
+    def _encode(self, read: Sequence[str], with_tokens: bool) -> tuple[Vectors, list[Tokens]]:
+        """Queries already read (`NameIndex.corrected`), embedded: vectors, and token vectors or []."""
+        if with_tokens:
+            return self.encoder.encode_tokens(read)
+        return self.encoder.encode(read), []
 
     def signals(self, query: str, vector: Scores, tokens: Tokens | None = None) -> Signals:
         """The scores under each signal for a query whose vector is already known.
@@ -189,31 +194,32 @@ class Searcher:
         Every entry is scored (positions 0..n-1), or on a large or approximate index the candidates.
         With late interaction, the query's token vectors are embedded here unless `tokens` gives them.
         """
-        found = self._candidate_signals(query, vector) if not self.rank_all else self._all_signals(query, vector)
+        read = self.names.corrected(query)
+        found = (self._all_signals if self.rank_all else self._candidate_signals)(query, read, vector)
         if self.late is not None:
             if tokens is None:
-                tokens = self.embed([query], with_tokens=True)[1][0]
+                tokens = self._encode([read], with_tokens=True)[1][0]
             self.late.fill(found.features, tokens, found.positions, fuse(found.features, self.candidate_weights))
         return found
 
-    def _all_signals(self, query: str, vector: Scores) -> Signals:
-        """Signals of every entry."""
+    def _all_signals(self, query: str, read: str, vector: Scores) -> Signals:
+        """Signals of every entry (`read`: the query as ranked, which BM25 tokenizes)."""
         similarity = np.asarray(self._matrix @ vector, dtype=np.float32)
         dense, best_row = self._fields.dense(similarity)
         cosines, best = self._fields.cosines(similarity)
         matches = self.names.match(query)
         names = name_columns(matches, self._position, len(self.entries))
-        tokens = list(tokenize(self.names.corrected(query)))  # a misspelt name's words as the name's
+        tokens = list(tokenize(read))  # a misspelt name's words as the name's
         lexical = self._bm25(self.index.lexical, tokens)
         lexical_names = self._bm25(self._names_lexical, tokens)
         features = feature_matrix(dense, cosines, best, self._saturated(lexical), names, self._saturated(lexical_names))
         positions = np.arange(len(self.entries), dtype=np.int64)
-        return Signals(dense, best_row, lexical, names.max(axis=1), matches, features, positions)
+        return Signals(dense, best_row, lexical, names.max(axis=1), matches, features, positions, read)
 
-    def _candidate_signals(self, query: str, vector: Scores) -> Signals:
+    def _candidate_signals(self, query: str, read: str, vector: Scores) -> Signals:
         """Signals of the candidate entries only: nearest rows' entries, best BM25 entries, name matches."""
         matches = self.names.match(query)
-        tokens = list(tokenize(self.names.corrected(query)))  # a misspelt name's words as the name's
+        tokens = list(tokenize(read))  # a misspelt name's words as the name's
         lexical_all = self._bm25(self.index.lexical, tokens)
         named = np.array([self._position[entry_id] for entry_id in matches], dtype=np.int64)
         nearest = self._fields.row_entry[self._nearest_rows(vector)]
@@ -226,7 +232,7 @@ class Searcher:
         features = feature_matrix(
             found.dense, found.cosines, found.best, self._saturated(lexical), names, self._saturated(lexical_names)
         )
-        return Signals(found.dense, found.best_row, lexical, names.max(axis=1), matches, features, positions)
+        return Signals(found.dense, found.best_row, lexical, names.max(axis=1), matches, features, positions, read)
 
     def _nearest_rows(self, vector: Scores) -> npt.NDArray[np.int64]:
         """The rows most similar to the query: by the vector index, or by one product over a flat one."""
@@ -253,13 +259,13 @@ class Searcher:
         shown = visible(fused, found.name, weights)
         candidates = np.flatnonzero(shown)
         order = candidates[np.argsort(-fused[candidates], kind="stable")]
-        read = self.names.corrected(query)  # snippets look for the words as read
 
         def hit(local: int) -> Hit:
             position = int(found.positions[local])
             scores = {"dense": found.dense[local], "lexical": found.lexical[local], "name": found.name[local]}
             match = found.matches.get(self.entries[position].id)
-            return self._hit(position, float(fused[local]), scores, int(found.best_row[local]), match, read)
+            # snippets look for the words as read
+            return self._hit(position, float(fused[local]), scores, int(found.best_row[local]), match, found.read)
 
         if group is None:
             return [hit(local) for local in order[:k]], found.matches
