@@ -22,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.encoder import Tokens, Vectors
 from indexer.paths import BUNDLED_QUERIES, default_index_dir
 from search_api.evaluation import DEPTH, EvalQuery, QueryResult, load_queries
-from search_api.fusion_learning import summary
+from search_api.fusion_learning import Embedded, embed, summary
 from search_api.searcher import Searcher
 from search_api.settings import Settings
 
@@ -72,20 +71,22 @@ def main() -> None:
     )
     print(f"| index | all ({len(queries)}) | {header} |")
     print("| --- |" + " --- |" * (len(GROUPS) + 1))
-    vectors, tokens = first.embed([q.query for q in queries], with_tokens=True)  # once: every index shares the encoder
+    embedded: Embedded = {}  # every index shares the encoder: a reading two of them share is embedded once
     groups = np.array([group_of[q.query] for q in queries])
     for path in indexes:
         searcher = first if path == indexes[0] else settings.load_searcher(encoder=first.encoder, index=path)
-        ranks = full_ranks(searcher, queries, vectors, tokens)
+        embedded = embed(searcher, queries, embedded)
+        ranks = full_ranks(searcher, queries, embedded)
         cells = [cell(ranks)] + [cell(ranks[groups == i]) for i in range(len(GROUPS))]
         print(f"| {path} | " + " | ".join(cells) + " |")
     print("(each cell: Recall@1 / MRR@10)")
 
 
-def full_ranks(searcher: Searcher, queries: list[EvalQuery], vectors: Vectors, tokens: list[Tokens]) -> np.ndarray:
+def full_ranks(searcher: Searcher, queries: list[EvalQuery], embedded: Embedded) -> np.ndarray:
     """Each question's rank of its entry under the searcher's own weights (DEPTH + 1 when not in the first DEPTH)."""
     ranks = []
-    for q, vector, asked in zip(queries, vectors, tokens, strict=True):
+    for q in queries:
+        vector, asked = embedded[searcher.names.corrected(q.query)]
         hits, _ = searcher.rank(q.query, vector, DEPTH, searcher.weights, tokens=asked)
         ranks.append(QueryResult(q, [hit.id for hit in hits]).rank or DEPTH + 1)
     return np.array(ranks)

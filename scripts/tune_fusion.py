@@ -93,6 +93,7 @@ def learn_pair(
     searcher: Searcher, queries: list[EvalQuery], embedded: Embedded, prefix: str
 ) -> dict[str, dict[str, object]]:
     """The two sets of one glossary: without late interaction (it also chooses the candidates), then with."""
+    embedded = embed(searcher, queries, embedded)  # the questions as this glossary reads them
     dev = dev_set(searcher, queries, embedded)
     blind = sum(q.origin == "blind" for q in dev.answerable)
     print(f"dev: {len(dev.answerable)} answerable queries ({blind} blind), {len(dev.none_names)} unanswerable")
@@ -140,7 +141,7 @@ def main() -> None:
         raise SystemExit(f"the glossary indexed at {args.index} has no everyday descriptions (described_as)")
     print(f"query encoder: {searcher.encoder.runtime}")
     queries = load_queries(args.queries, set(searcher.by_id), "dev")
-    embedded = embed(searcher, queries)  # once: both glossaries' indexes are queried with the same encoder
+    embedded = embed(searcher, queries)  # the plain glossary reuses every reading the two share
     learned = learn_pair(searcher, queries, embedded, "described_")
     plain_dir = plain_index(searcher, args.plain_index or args.index.with_name(args.index.name + ".plain"))
     plain = Settings().load_searcher(encoder=searcher.encoder, index=plain_dir)

@@ -85,19 +85,29 @@ def choose_floor(features: Tensor, names: Tensor, weights: Tensor, lookup: float
     return round(float(rejectable[needed - 1]) + 1e-3, 3)
 
 
-def embed(searcher: Searcher, queries: list[EvalQuery]) -> dict[str, tuple[Tensor, Tokens]]:
-    """Each question's vector and token vectors, from one `Searcher.embed` call over them all."""
-    vectors, tokens = searcher.embed([q.query for q in queries], with_tokens=True)
-    return {q.query: (vector, asked) for q, vector, asked in zip(queries, vectors, tokens, strict=True)}
+def embed(
+    searcher: Searcher, queries: list[EvalQuery], known: Embedded | None = None
+) -> dict[str, tuple[Tensor, Tokens]]:
+    """Each question's vector and token vectors, keyed by the question as `searcher` reads it
+    (`NameIndex.corrected`), from one encoder call over the readings that `known` (the embeddings
+    another index of the same model made) does not hold yet. Two glossaries may read a question
+    differently: a word one of them uses is no slip there."""
+    embedded = dict(known or {})
+    read = dict.fromkeys(searcher.names.corrected(q.query) for q in queries)
+    missing = [text for text in read if text not in embedded]
+    if missing:
+        vectors, tokens = searcher.encoder.encode_tokens(missing)
+        embedded.update(zip(missing, zip(vectors, tokens, strict=True), strict=True))
+    return embedded
 
 
 def signals(searcher: Searcher, queries: list[EvalQuery], embedded: Embedded | None = None) -> tuple[Tensor, Tensor]:
     """(queries, entries, features) and (queries, entries) name-match scores.
 
-    `embedded`: the questions' embeddings (`embed`) when already computed; they do not depend on the index.
+    `embedded`: embeddings already made (`embed`); only readings missing from it are embedded here.
     """
-    embedded = embedded if embedded is not None else embed(searcher, queries)
-    found = [searcher.signals(q.query, *embedded[q.query]) for q in queries]
+    embedded = embed(searcher, queries, embedded)
+    found = [searcher.signals(q.query, *embedded[searcher.names.corrected(q.query)]) for q in queries]
     return np.stack([f.features for f in found]), np.stack([f.name for f in found])
 
 
@@ -113,8 +123,8 @@ class DevSet:
 
 
 def dev_set(searcher: Searcher, queries: list[EvalQuery], embedded: Embedded | None = None) -> DevSet:
-    """The dev queries' features under `searcher`; `embedded` as for `signals` (else embedded here, once)."""
-    embedded = embedded if embedded is not None else embed(searcher, queries)
+    """The dev queries' features under `searcher`; `embedded` as for `signals` (what is missing embedded here, once)."""
+    embedded = embed(searcher, queries, embedded)
     answerable = [q for q in queries if q.expected is not None]
     position = {entry.id: i for i, entry in enumerate(searcher.entries)}
     features, _ = signals(searcher, answerable, embedded)
