@@ -24,8 +24,12 @@ import string
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
+
 from indexer.paths import default_index_dir
-from search_api.evaluation import DEPTH, rank_metrics, split_of
+from indexer.schema import Entry
+from search_api.evaluation import DEPTH, split_of
+from search_api.fusion_learning import summary
 from search_api.settings import Settings
 
 # Frames a reader might put around a name; "{}" alone is a bare lookup.
@@ -64,7 +68,7 @@ def misspell(name: str, rng: random.Random) -> str | None:
     return name[: chosen.start()] + slip(chosen.group(), rng) + name[chosen.end() :]
 
 
-def questions(entries: list, split: str, seed: int) -> list[tuple[str, str, str]]:
+def questions(entries: list[Entry], split: str, seed: int) -> list[tuple[str, str, str]]:
     """(question, expected entry id, frame) for the entries of `split`, seeded."""
     rng = random.Random(seed)
     out = []
@@ -91,23 +95,21 @@ def main() -> None:
     searcher = Settings().load_searcher(index=args.index)
     asked = questions(searcher.entries, args.split, args.seed)
     vectors, tokens = searcher.embed([q for q, _, _ in asked], with_tokens=True)
-    groups: dict[str, list[dict[str, float]]] = defaultdict(list)
+    groups: dict[str, list[int]] = defaultdict(list)  # ranks of the expected entry, DEPTH + 1 when missing
     misses = []
     for (question, expected, group), vector, token in zip(asked, vectors, tokens, strict=True):
         hits, _ = searcher.rank(question, vector, DEPTH, searcher.weights, tokens=token)
         ranked = [h.id for h in hits]
-        rank = ranked.index(expected) + 1 if expected in ranked else None
+        rank = ranked.index(expected) + 1 if expected in ranked else DEPTH + 1
         for name in (group, "all"):
-            groups[name].append(rank_metrics(rank))
+            groups[name].append(rank)
         if rank != 1:
             misses.append((question, expected, ranked[:3]))
     print(f"synthetic typos, {args.split} split, seed {args.seed}, index {args.index}")
     print("| questions | n | R@1 | MRR@10 |\n| --- | --- | --- | --- |")
     for name in ("all", "bare", "in a question"):
-        rows = groups[name]
-        r1 = sum(r["recall@1"] for r in rows) / len(rows)
-        mrr = sum(r["mrr@10"] for r in rows) / len(rows)
-        print(f"| {name} | {len(rows)} | {r1:.3f} | {mrr:.3f} |")
+        r1, mrr = summary(np.array(groups[name]))
+        print(f"| {name} | {len(groups[name])} | {r1:.3f} | {mrr:.3f} |")
     for question, expected, top in misses[: args.show]:
         print(f"  {question!r}: expected {expected}, got {top}")
 
